@@ -1,0 +1,102 @@
+"""The command line, run as a user runs it: `python -m tfsmooth.main ...` in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(*args):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+  return subprocess.run([sys.executable, "-m", "tfsmooth.main", *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=600)
+
+
+def test_constants_mode_prints_table_and_writes_json(tmp_path):
+  out = tmp_path / "constants.json"
+  result = _run("--mode=constants", "--architecture=mlp", "--input_shape=3",
+                "--hidden_units=8,8", "--activation=tanh", "--alpha=2", "--penalty_lambda=0.5",
+                "--kernel_sigma=0.5", "--n_particles=100", "--verify", "--verify_starts=4",
+                "--verify_steps=4", f"--output_json={out}")
+  assert result.returncode == 0, result.stderr
+  assert "gamma_star" in result.stdout and "numerical estimate" in result.stdout
+  assert "Every estimate is at or below its bound." in result.stdout
+  report = json.loads(out.read_text())
+  # alpha = 2, beta1 = 2 * 2 * 4/(3 sqrt 3), beta2 = 0.5/0.25 = 2, A^2 = 1/100.
+  beta1 = 2 * 2 * 4 / (3 * np.sqrt(3))
+  assert report["beta1"] == pytest.approx(beta1, rel=1e-4)
+  assert report["gamma_star"] == pytest.approx(100 / (beta1 + 2), rel=1e-4)
+  assert report["verification"]["holds"] is True
+
+
+def test_flagfile_is_read(tmp_path):
+  flagfile = tmp_path / "x.flags"
+  flagfile.write_text("--mode=constants\n--architecture=conv7\n--input_shape=8,8,1\n"
+                      "--base_channels=2\n--activation=softplus\n--alpha=3\n--n_particles=4\n")
+  result = _run(f"--flagfile={flagfile}")
+  assert result.returncode == 0, result.stderr
+  rows = [line.split() for line in result.stdout.splitlines()]
+  values = {row[0]: row[1] for row in rows if len(row) >= 2}
+  assert float(values["alpha"]) == pytest.approx(3.0, rel=1e-4)
+  assert float(values["beta1"]) == pytest.approx(3 * 7 * 0.25, rel=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(ROOT, "runs"))))
+def test_shipped_flagfiles_parse(name):
+  from tfsmooth import flags as tfs_flags  # pylint: disable=g-import-not-at-top
+  try:
+    tfs_flags.FLAGS(["tfsmooth", f"--flagfile={os.path.join(ROOT, 'runs', name)}"])
+    assert tfs_flags.constants_config().verify is True
+  finally:
+    tfs_flags.FLAGS.unparse_flags()
+
+
+def test_helpshort_lists_tfsmooth_flags():
+  result = _run("--helpshort")
+  assert "--kernel_sigma" in result.stdout and "--activation" in result.stdout
+
+
+def test_helpfull_lists_the_flags():
+  result = _run("--helpfull")  # absl exits 1 after printing help
+  for flag in ("--mode", "--activation", "--alpha", "--kernel_sigma", "--n_particles",
+               "--verify", "--sn_norm"):
+    assert flag in result.stdout
+
+
+@pytest.mark.parametrize("flag,fragment", [
+    ("--activation=swish", "--activation=swish: value should be one of"),
+    ("--alpha=0", "--alpha=0.0: must be > 0"),
+    ("--alpha=-1", "--alpha=-1.0: must be > 0"),
+    ("--n_particles=0", "--n_particles=0: must be >= 1"),
+    ("--kernel_sigma=0", "--kernel_sigma=0.0: must be > 0"),
+    ("--penalty_lambda=-2", "--penalty_lambda=-2.0: must be > 0"),
+    ("--input_shape=32,32", "--input_shape must be H,W,C for --architecture=conv7"),
+    ("--generator_a=1", "--generator_a and --generator_b must be given together"),
+    ("--output_json=/no/such/dir/x.json", "--output_json=/no/such/dir/x.json: its directory"),
+])
+def test_bad_flag_is_one_clear_line(flag, fragment):
+  result = _run(flag)
+  assert result.returncode == 2
+  lines = [line for line in result.stderr.splitlines() if line.strip()]
+  assert len(lines) == 1, result.stderr
+  assert lines[0].startswith("tfsmooth: error:") and fragment in lines[0], lines[0]
+  assert result.stdout == ""
+
+
+def test_tfgan_imports_and_fid_matches_scipy_reference():
+  from tfsmooth import compat  # pylint: disable=g-import-not-at-top
+  tfgan = compat.import_tfgan()
+  rng = np.random.default_rng(0)
+  real = rng.standard_normal((400, 6))
+  fake = rng.standard_normal((400, 6)) * 1.3 + 0.4
+  fid = float(tfgan.eval.frechet_classifier_distance_from_activations(real, fake))
+  mu1, mu2 = real.mean(0), fake.mean(0)
+  c1, c2 = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+  reference = np.sum((mu1 - mu2)**2) + np.trace(c1 + c2 - 2 * scipy.linalg.sqrtm(c1 @ c2).real)
+  assert fid == pytest.approx(reference, rel=1e-6)

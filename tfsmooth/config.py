@@ -1,0 +1,34 @@
+"""Frozen run configurations and the choices flags offer. Imports no TensorFlow, so the command
+line can refuse a bad flag in a fraction of a second, before TensorFlow loads."""
+
+import dataclasses
+
+MODES = ("constants",)
+ARCHITECTURES = ("conv7", "mlp")
+INPUT_RANK = {"conv7": 3, "mlp": 1}
+SN_NORMS = ("exact", "kernel")
+# The activations tfsmooth.layers registers at import (tests check the two lists agree).
+BUILTIN_ACTIVATIONS = ("elu", "leaky_relu", "linear", "relu", "sigmoid", "softplus", "tanh")
+
+
+@dataclasses.dataclass(frozen=True)
+class ConstantsConfig:
+  """What ``--mode=constants`` builds and reports (see tfsmooth.report)."""
+
+  architecture: str = "conv7"
+  input_shape: tuple[int, ...] = (32, 32, 3)
+  base_channels: int = 64
+  hidden_units: tuple[int, ...] = (128, 128)
+  activation: str = "elu"
+  alpha: float = 1.0
+  sn_norm: str = "exact"
+  converge_spectral_norms: bool = True
+  penalty_lambda: float = 1.0
+  kernel_sigma: float = 1.0
+  n_particles: int = 50000
+  generator_a: float | None = None
+  generator_b: float | None = None
+  verify: bool = False
+  verify_starts: int = 16
+  verify_steps: int = 30
+  seed: int = 0

@@ -1,0 +1,212 @@
+"""The constants of Chu, Minami, Fukumizu (ICLR 2020) computed from a built discriminator.
+
+Theorem 1: if the optimal discriminator ``Phi_mu`` is alpha-Lipschitz (D1), has a
+beta1-Lipschitz gradient in x (D2) and a beta2-Lipschitz gradient in mu w.r.t. Wasserstein-1
+(D3), and the generator map is A-Lipschitz in expectation (G1) with a B-Lipschitz Jacobian (G2),
+then ``theta -> J(mu_theta)`` is L-smooth with ``L = alpha*B + A^2*(beta1 + beta2)`` and gradient
+descent with step ``gamma <= gamma* = 1/L`` converges to a stationary point.
+
+``alpha`` and ``beta1`` come from walking the layers of the built discriminator and composing
+each layer's ``Bounds`` (``tfsmooth.layers``); ``beta2`` comes from the RKHS penalty; A and B
+from the generator (particle generator: A = 1/sqrt(n), B = 0; Section 6).
+"""
+
+import dataclasses
+import math
+
+import keras
+import numpy as np
+
+from tfsmooth import layers as tfs_layers
+
+Bounds = tfs_layers.Bounds
+
+
+class UnboundedLayerError(ValueError):
+  """A layer whose Lipschitz or smoothness bound tfsmooth cannot state."""
+
+
+# Layers that are the identity or an isometry on the function the model computes at inference.
+_ISOMETRIES = (keras.layers.InputLayer, keras.layers.Flatten, keras.layers.Reshape,
+               keras.layers.Permute, keras.layers.Dropout, keras.layers.GaussianNoise,
+               keras.layers.Identity)
+
+# keras.layers.Activation / Dense(activation=...) functions by their __name__.
+_KERAS_ACTIVATION_NAMES = {"elu": "elu", "softplus": "softplus", "tanh": "tanh",
+                           "sigmoid": "sigmoid", "relu": "relu", "linear": "linear",
+                           "leaky_relu": "leaky_relu"}
+
+
+def _keras_activation_bounds(function, layer_name: str) -> Bounds:
+  name = getattr(function, "__name__", repr(function))
+  if name not in _KERAS_ACTIVATION_NAMES:
+    raise UnboundedLayerError(
+        f"cannot bound layer '{layer_name}': activation '{name}' has no registered constants "
+        f"(register it with tfsmooth.layers.register_activation and use SmoothActivation)")
+  if name == "leaky_relu":  # Keras's default slope differs from ours; only the constants matter
+    return Bounds(1.0, math.inf)
+  return tfs_layers.get_activation(_KERAS_ACTIVATION_NAMES[name]).bounds
+
+
+def layer_bounds(layer: keras.layers.Layer) -> Bounds:
+  """The ``Bounds`` of one built layer, or ``UnboundedLayerError``."""
+  if hasattr(layer, "bounds"):
+    return layer.bounds()
+  if isinstance(layer, _ISOMETRIES):
+    return tfs_layers.IDENTITY_BOUNDS
+  if isinstance(layer, keras.layers.Activation):
+    return _keras_activation_bounds(layer.activation, layer.name)
+  if isinstance(layer, keras.layers.ELU) and float(layer.alpha) == 1.0:
+    return tfs_layers.get_activation("elu").bounds
+  if isinstance(layer, keras.layers.ReLU):
+    return tfs_layers.get_activation("relu").bounds
+  if isinstance(layer, keras.layers.LeakyReLU):
+    return Bounds(max(1.0, abs(float(layer.negative_slope))), math.inf)
+  if type(layer) is keras.layers.Dense:  # pylint: disable=unidiomatic-typecheck
+    # An unconstrained dense layer: its current spectral norm (exact, by SVD) is a valid bound
+    # for the current weights, though nothing keeps it there during training.
+    norm = float(np.linalg.norm(np.asarray(layer.kernel, np.float64), ord=2))
+    return Bounds(norm, 0.0).then(_keras_activation_bounds(layer.activation, layer.name))
+  if isinstance(layer, (keras.layers.AveragePooling2D, keras.layers.GlobalAveragePooling2D)):
+    return _average_pool_bounds(layer)
+  raise UnboundedLayerError(
+      f"cannot bound layer '{layer.name}' ({type(layer).__name__}): tfsmooth states bounds for "
+      f"its own layers (SNDense, SNConv2D, SmoothActivation, AlphaScale), Dense, activations, "
+      f"non-overlapping average pooling and reshapes; use tfsmooth.layers.SNConv2D for a "
+      f"convolution")
+
+
+def _average_pool_bounds(layer) -> Bounds:
+  """A mean of k inputs has norm 1/sqrt(k) when every input enters exactly one window."""
+  if isinstance(layer, keras.layers.GlobalAveragePooling2D):
+    _, height, width, _ = layer.input.shape
+    return Bounds(1.0 / math.sqrt(height * width), 0.0)
+  if tuple(layer.pool_size) != tuple(layer.strides) or layer.padding != "valid":
+    raise UnboundedLayerError(
+        f"cannot bound layer '{layer.name}' (AveragePooling2D): only non-overlapping pooling "
+        f"(strides == pool_size, padding='valid') is supported")
+  return Bounds(1.0 / math.sqrt(layer.pool_size[0] * layer.pool_size[1]), 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerBound:
+  name: str
+  kind: str
+  layer: Bounds
+  cumulative: Bounds  # bounds of the model up to and including this layer
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelBounds:
+  """``lipschitz`` (alpha of D1) and ``beta1`` (D2) of a model, with the per-layer breakdown."""
+
+  lipschitz: float
+  beta1: float
+  layers: tuple[LayerBound, ...]
+
+
+def chain_layers(model: keras.Model) -> list[keras.layers.Layer]:
+  """The layers of ``model`` in order, nested Sequentials flattened. Only chains are bounded:
+  a branching graph (residual, concatenation) needs rules this module does not have."""
+  if not isinstance(model, keras.Sequential):
+    raise UnboundedLayerError(
+        f"cannot bound model '{model.name}' ({type(model).__name__}): tfsmooth bounds "
+        f"keras.Sequential models (a chain of layers); branching graphs are not supported")
+  result = []
+  for layer in model.layers:
+    if isinstance(layer, keras.Model):
+      result.extend(chain_layers(layer))
+    else:
+      result.append(layer)
+  return result
+
+
+def model_bounds(model: keras.Model) -> ModelBounds:
+  """Composes the bounds of every layer of a built Sequential model (Section 5.1).
+
+  For ``alpha * W_k s(W_{k-1} ... s(W_1 x))`` with unit operator norms and 1-Lipschitz
+  activations this gives ``lipschitz = alpha`` and ``beta1 = alpha * sum(beta_s)``.
+  """
+  if not model.built:
+    raise ValueError(f"model '{model.name}' is not built; call it on an input first")
+  running = tfs_layers.IDENTITY_BOUNDS
+  rows = []
+  for layer in chain_layers(model):
+    bounds = layer_bounds(layer)
+    running = running.then(bounds)
+    rows.append(LayerBound(layer.name, type(layer).__name__, bounds, running))
+  return ModelBounds(running.lipschitz, running.smoothness, tuple(rows))
+
+
+def rkhs_beta2(penalty_lambda: float, kernel_sigma: float) -> float:
+  """Nominal beta2 (D3) of the truncated Gaussian-RKHS penalty: ``lambda / sigma^2``.
+
+  Derived for ``J = lambda/2 * MMD^2`` with kernel ``exp(-|x-y|^2 / (2 sigma^2))``: the gradient
+  of the witness is ``sup_r |1/sigma^2 - r^2/sigma^4| exp(-r^2/(2 sigma^2)) = 1/sigma^2``
+  Lipschitz (at r = 0). The two-term truncation drops the kernel's normalising constant, so this
+  value is nominal, not a guarantee for the truncated penalty.
+  """
+  if not penalty_lambda > 0:
+    raise ValueError(f"penalty_lambda must be > 0, got {penalty_lambda}")
+  if not kernel_sigma > 0:
+    raise ValueError(f"kernel_sigma must be > 0, got {kernel_sigma}")
+  return penalty_lambda / kernel_sigma**2
+
+
+def particle_generator_constants(n_particles: int) -> tuple[float, float]:
+  """(A, B) of the particle generator X_theta(z) = theta[z], z uniform on {1..n} (Section 6):
+  ``E_z |theta[z] - theta'[z]| <= |theta - theta'|_F / sqrt(n)`` and the map is linear."""
+  if n_particles < 1:
+    raise ValueError(f"n_particles must be >= 1, got {n_particles}")
+  return 1.0 / math.sqrt(n_particles), 0.0
+
+
+def smoothness_constant(alpha: float, beta1: float, beta2: float, generator_a: float,
+                        generator_b: float) -> float:
+  """``L = alpha*B + A^2*(beta1 + beta2)`` (Theorem 1)."""
+  return _mul(alpha, generator_b) + _mul(generator_a**2, beta1 + beta2)
+
+
+def _mul(a, b):
+  return 0.0 if a == 0.0 or b == 0.0 else a * b
+
+
+def gamma_star(smoothness: float) -> float:
+  """The theoretical generator learning rate ``1/L`` (0 when L is infinite)."""
+  return math.inf if smoothness == 0 else 1.0 / smoothness
+
+
+@dataclasses.dataclass(frozen=True)
+class StabilityConstants:
+  """Every constant of Theorem 1 for one discriminator + penalty + generator."""
+
+  alpha: float
+  beta1: float
+  beta2: float
+  generator_a: float
+  generator_b: float
+  smoothness: float  # L
+  gamma_star: float
+  discriminator: ModelBounds
+
+
+def stability_constants(discriminator: keras.Model, penalty_lambda: float, kernel_sigma: float,
+                        n_particles: int | None = None, generator_a: float | None = None,
+                        generator_b: float | None = None) -> StabilityConstants:
+  """The constants for a particle generator (give ``n_particles``) or a parametric generator
+  whose A and B the user states (give ``generator_a`` and ``generator_b``)."""
+  if (n_particles is None) == (generator_a is None or generator_b is None):
+    raise ValueError("give either n_particles (particle generator) or both generator_a and "
+                     "generator_b (parametric generator)")
+  if n_particles is not None:
+    generator_a, generator_b = particle_generator_constants(n_particles)
+  elif not (generator_a >= 0 and generator_b >= 0):
+    raise ValueError(f"generator A and B must be >= 0, got A={generator_a}, B={generator_b}")
+  bounds = model_bounds(discriminator)
+  beta2 = rkhs_beta2(penalty_lambda, kernel_sigma)
+  smoothness = smoothness_constant(bounds.lipschitz, bounds.beta1, beta2, generator_a,
+                                   generator_b)
+  return StabilityConstants(alpha=bounds.lipschitz, beta1=bounds.beta1, beta2=beta2,
+                            generator_a=generator_a, generator_b=generator_b,
+                            smoothness=smoothness, gamma_star=gamma_star(smoothness),
+                            discriminator=bounds)
