@@ -32,3 +32,26 @@ class ConstantsConfig:
   verify_starts: int = 16
   verify_steps: int = 30
   seed: int = 0
+
+
+BASE_LOSSES = ("indicator", "minimax", "non_saturating", "wgan", "mmd")
+PENALTIES = ("rkhs", "gp", "none")
+UPDATES = ("alternating", "simultaneous")
+
+
+@dataclasses.dataclass(frozen=True)
+class GANConfig:
+  """The training objective and update scheme of ``tfsmooth.gan.SmoothGAN``."""
+
+  loss: str = "indicator"
+  penalty: str = "rkhs"
+  penalty_lambda: float = 1.0
+  kernel_sigma: float = 1.0
+  output_penalty_weight: float = 1.0
+  gradient_penalty_weight: float = 1.0
+  gp_weight: float = 10.0
+  n_disc: int = 2
+  update: str = "alternating"
+  eta: float = 0.0
+  particle_batch: int = 0  # particle generator step: 0 = all particles, else a random batch
+  seed: int = 0

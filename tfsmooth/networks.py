@@ -7,6 +7,7 @@ Discriminators are ``keras.Sequential`` chains of tfsmooth layers so that
 from typing import Sequence
 
 import keras
+import tensorflow as tf
 
 from tfsmooth import layers as tfs_layers
 
@@ -45,3 +46,93 @@ def mlp_discriminator(input_dim: int, hidden_units: Sequence[int] = (128, 128),
   model.add(tfs_layers.SNDense(1))
   model.add(tfs_layers.AlphaScale(alpha))
   return model
+
+
+def nk_mlp_discriminator(input_dim: int, hidden_units: Sequence[int] = (128,),
+                         input_scale: float = 0.25, init_gain: float = 0.8,
+                         name: str = "nk_mlp_discriminator") -> keras.Sequential:
+  """The mixture-of-Gaussians discriminator of Nagarajan and Kolter's public code: an MLP with
+  one ReLU layer of 128 units on ``x / 4``, orthogonal initialisation with gain 0.8. Not
+  spectrally normalised (their analysis does not need it)."""
+  init = keras.initializers.Orthogonal(gain=init_gain)
+  model = keras.Sequential(name=name)
+  model.add(keras.Input((int(input_dim),)))
+  model.add(keras.layers.Rescaling(input_scale))
+  for units in hidden_units:
+    model.add(keras.layers.Dense(units, activation="relu", kernel_initializer=init))
+  model.add(keras.layers.Dense(1, kernel_initializer=init))
+  return model
+
+
+def dcgan_discriminator(input_shape: Sequence[int], base_channels: int = 64,
+                        name: str = "dcgan_discriminator") -> keras.Sequential:
+  """A small DCGAN discriminator (Radford et al. 2016): stride-2 4x4 convolutions with
+  LeakyReLU(0.2), then a dense output; for stacked MNIST (Nagarajan and Kolter Section 6)."""
+  model = keras.Sequential(name=name)
+  model.add(keras.Input(tuple(input_shape)))
+  for multiplier in (1, 2, 4):
+    model.add(keras.layers.Conv2D(base_channels * multiplier, 4, strides=2, padding="same"))
+    model.add(keras.layers.LeakyReLU(0.2))
+  model.add(keras.layers.Flatten())
+  model.add(keras.layers.Dense(1))
+  return model
+
+
+def mlp_generator(noise_dim: int, output_dim: int, hidden_units: Sequence[int] = (128, 128),
+                  init_gain: float = 0.8, name: str = "mlp_generator") -> keras.Sequential:
+  """The mixture-of-Gaussians generator of Nagarajan and Kolter's public code: 2x128 ReLU MLP
+  from the noise, orthogonal initialisation with gain 0.8, linear output."""
+  init = keras.initializers.Orthogonal(gain=init_gain)
+  model = keras.Sequential(name=name)
+  model.add(keras.Input((int(noise_dim),)))
+  for units in hidden_units:
+    model.add(keras.layers.Dense(units, activation="relu", kernel_initializer=init))
+  model.add(keras.layers.Dense(int(output_dim), kernel_initializer=init))
+  return model
+
+
+def dcgan_generator(noise_dim: int, output_shape: Sequence[int], base_channels: int = 64,
+                    name: str = "dcgan_generator") -> keras.Sequential:
+  """A small DCGAN generator: dense to (H/4, W/4, 2*base), two stride-2 transposed convolutions
+  with batch norm and ReLU, tanh output in [-1, 1]. Needs H and W divisible by 4."""
+  height, width, channels = (int(v) for v in output_shape)
+  if height % 4 or width % 4:
+    raise ValueError(f"dcgan_generator needs height and width divisible by 4, got "
+                     f"{tuple(output_shape)}")
+  model = keras.Sequential(name=name)
+  model.add(keras.Input((int(noise_dim),)))
+  model.add(keras.layers.Dense(height // 4 * width // 4 * base_channels * 2, use_bias=False))
+  model.add(keras.layers.BatchNormalization())
+  model.add(keras.layers.ReLU())
+  model.add(keras.layers.Reshape((height // 4, width // 4, base_channels * 2)))
+  model.add(keras.layers.Conv2DTranspose(base_channels, 4, strides=2, padding="same",
+                                         use_bias=False))
+  model.add(keras.layers.BatchNormalization())
+  model.add(keras.layers.ReLU())
+  model.add(keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
+                                         activation="tanh"))
+  return model
+
+
+@keras.saving.register_keras_serializable(package="tfsmooth")
+class ParticleGenerator(keras.Model):
+  """Chu et al.'s particle generator (Section 6): ``theta`` is an ``n x d`` trainable matrix and
+  ``X_theta(z) = theta[z]`` for ``z`` uniform on ``{0..n-1}``; its inputs are row indices.
+  A = 1/sqrt(n), B = 0 (``tfsmooth.theory.particle_generator_constants``)."""
+
+  def __init__(self, num_particles: int, sample_shape: Sequence[int], init_std: float = 1.0,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.num_particles = int(num_particles)
+    self.sample_shape = tuple(int(v) for v in sample_shape)
+    self.init_std = float(init_std)
+    self.particles = self.add_weight(
+        name="particles", shape=(self.num_particles, *self.sample_shape),
+        initializer=keras.initializers.RandomNormal(stddev=self.init_std))
+
+  def call(self, indices):
+    return tf.gather(self.particles, tf.cast(indices, tf.int32))
+
+  def get_config(self):
+    return {**super().get_config(), "num_particles": self.num_particles,
+            "sample_shape": self.sample_shape, "init_std": self.init_std}

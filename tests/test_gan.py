@@ -1,0 +1,207 @@
+"""The losses, penalties and train step against independent computations (NumPy, analytic
+gradients, finite differences)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfsmooth import gan
+from tfsmooth import layers as tfs_layers
+from tfsmooth import losses
+from tfsmooth import networks
+from tfsmooth.config import GANConfig
+
+
+def _sgd(lr):
+  return keras.optimizers.SGD(learning_rate=lr)
+
+
+def _tanh_discriminator(w1, b1, w2):
+  model = keras.Sequential([keras.Input((w1.shape[0],)),
+                            keras.layers.Dense(w1.shape[1], activation="tanh"),
+                            keras.layers.Dense(1, use_bias=False)])
+  model.layers[0].kernel.assign(w1)
+  model.layers[0].bias.assign(b1)
+  model.layers[1].kernel.assign(w2)
+  return model
+
+
+@pytest.mark.parametrize("output_weight,gradient_weight", [(1.0, 1.0), (0.0, 1.0), (2.0, 0.0)])
+def test_rkhs_penalty_equals_numpy(output_weight, gradient_weight):
+  rng = np.random.default_rng(0)
+  w1 = rng.standard_normal((3, 4)).astype(np.float32)
+  b1 = rng.standard_normal(4).astype(np.float32)
+  w2 = rng.standard_normal((4, 1)).astype(np.float32)
+  real = rng.standard_normal((6, 3)).astype(np.float32)
+  particles = rng.standard_normal((5, 3)).astype(np.float32)
+  generator = networks.ParticleGenerator(5, (3,))
+  generator.particles.assign(particles)
+  config = GANConfig(loss="indicator", penalty="rkhs", penalty_lambda=0.7, kernel_sigma=1.3,
+                     output_penalty_weight=output_weight, gradient_penalty_weight=gradient_weight)
+  model = gan.SmoothGAN(generator, _tanh_discriminator(w1, b1, w2), config)
+  latent = tf.constant([4, 0, 2, 2, 1, 3])
+  seed = tf.constant([7, 11], tf.int64)
+  _, terms = model.discriminator_gradients(tf.constant(real), latent, seed)
+
+  fake = particles[latent.numpy()]
+  t = tf.random.stateless_uniform((6, 1), seed=seed).numpy()  # TF's RNG, drawn as the code does
+  x_hat = (t * real + (1 - t) * fake).astype(np.float64)
+  hidden = np.tanh(x_hat @ w1 + b1)
+  phi = hidden @ w2
+  grad = ((1 - hidden**2) * w2[:, 0]) @ w1.T
+  scale = 1 / (2 * 0.7)
+  expected_output = scale * output_weight * np.mean(phi**2)
+  expected_gradient = scale * gradient_weight * 1.3**2 / 2 * np.mean(np.sum(grad**2, axis=1))
+  assert float(terms["penalty_output"]) == pytest.approx(expected_output, rel=1e-5, abs=1e-7)
+  assert float(terms["penalty_gradient"]) == pytest.approx(expected_gradient, rel=1e-5, abs=1e-7)
+  d_real = np.tanh(real @ w1 + b1) @ w2
+  d_fake = np.tanh(fake @ w1 + b1) @ w2
+  expected_loss = -(d_fake.mean() - d_real.mean()) + expected_output + expected_gradient
+  assert float(terms["d_loss"]) == pytest.approx(expected_loss, rel=1e-5)
+
+
+def test_wgan_gp_penalty_equals_numpy():
+  grads = np.array([[3.0, 4.0], [0.0, 0.5], [1.0, 0.0]], np.float32)
+  expected = 10.0 * np.mean((np.linalg.norm(grads, axis=1) - 1) ** 2)
+  assert float(losses.gradient_penalty(tf.constant(grads), 10.0)) == pytest.approx(expected,
+                                                                                   rel=1e-5)
+
+
+def test_mmd_matches_numpy():
+  rng = np.random.default_rng(1)
+  x = rng.standard_normal((7, 2))
+  y = rng.standard_normal((5, 2)) + 1.0
+  sigma = 0.8
+
+  def k(a, b):
+    return np.exp(-np.sum((a[:, None] - b[None]) ** 2, -1) / (2 * sigma**2))
+
+  expected = k(x, x).mean() + k(y, y).mean() - 2 * k(x, y).mean()
+  ours = float(losses.mmd_squared(tf.constant(x, tf.float32), tf.constant(y, tf.float32), sigma))
+  assert ours == pytest.approx(expected, rel=1e-5)
+  assert float(losses.mmd_loss(tf.constant(x, tf.float32), tf.constant(y, tf.float32), sigma,
+                               3.0)) == pytest.approx(1.5 * expected, rel=1e-5)
+
+
+def _toy_models(w, a):
+  """Nagarajan-Kolter toy: D_w(x) = w x^2, G_a(z) = a z (THEORY.md section 2)."""
+  discriminator = keras.Sequential([keras.Input((1,)), keras.layers.Lambda(tf.square),
+                                    keras.layers.Dense(1, use_bias=False)])
+  discriminator.layers[-1].kernel.assign([[w]])
+  generator = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+  generator.layers[-1].kernel.assign([[a]])
+  return generator, discriminator
+
+
+def _toy_generator_objective(loss, a, w, x, z, eta):
+  """NumPy float64: generator loss + eta * (dV/dw)^2 for the toy, dV/dw written analytically."""
+  def sigmoid(u):
+    return 1 / (1 + np.exp(-u))
+
+  fake_sq = (a * z) ** 2
+  if loss == "wgan":
+    g_loss = -np.mean(w * fake_sq)
+    dv_dw = np.mean(x**2) - np.mean(fake_sq)
+  else:  # minimax: V = -E softplus(-w x^2) - E softplus(w a^2 z^2)
+    g_loss = -np.mean(np.log1p(np.exp(w * fake_sq)))
+    dv_dw = np.mean(sigmoid(-w * x**2) * x**2) - np.mean(sigmoid(w * fake_sq) * fake_sq)
+  return g_loss + eta * dv_dw**2
+
+
+@pytest.mark.parametrize("loss", ["wgan", "minimax"])
+@pytest.mark.parametrize("eta", [0.0, 0.5])
+def test_generator_gradient_with_eta_equals_independent_derivative(loss, eta):
+  rng = np.random.default_rng(2)
+  x = rng.uniform(-1, 1, (16, 1))
+  z = rng.uniform(-1, 1, (16, 1))
+  a, w = 0.7, 0.3
+  generator, discriminator = _toy_models(w, a)
+  model = gan.SmoothGAN(generator, discriminator,
+                        GANConfig(loss=loss, penalty="none", eta=eta), noise_dim=1)
+  gradients, _ = model.generator_gradients(tf.constant(x, tf.float32),
+                                           tf.constant(z, tf.float32))
+  h = 1e-6
+  expected = (_toy_generator_objective(loss, a + h, w, x, z, eta) -
+              _toy_generator_objective(loss, a - h, w, x, z, eta)) / (2 * h)
+  assert float(gradients[0][0, 0]) == pytest.approx(expected, rel=1e-4, abs=1e-6)
+
+
+def test_particle_sgd_step_moves_each_particle_by_lr_over_n_times_grad_phi():
+  n, lr = 6, 0.9
+  discriminator = networks.mlp_discriminator(2, (8,), "softplus", alpha=1.0)
+  tfs_layers.converge_spectral_norms(discriminator)
+  generator = networks.ParticleGenerator(n, (2,))
+  before = generator.particles.numpy().copy()
+  model = gan.SmoothGAN(generator, discriminator,
+                        GANConfig(loss="indicator", penalty="rkhs", n_disc=1, particle_batch=0))
+  model.compile(d_optimizer=_sgd(0.0), g_optimizer=_sgd(lr))
+  real = tf.random.normal((1, 4, 2))
+  x = tf.constant(before)
+  with tf.GradientTape() as tape:
+    tape.watch(x)
+    phi = discriminator(x, training=False)
+  grad_phi = tape.gradient(phi, x).numpy()  # per-particle grad phi(theta_i)
+  model.train_step(real)
+  np.testing.assert_allclose(generator.particles.numpy(), before - lr / n * grad_phi,
+                             rtol=1e-5, atol=1e-6)
+
+
+def _tiny_gan(update, n_disc=1, eta=0.0):
+  keras.utils.set_random_seed(5)
+  generator, discriminator = _toy_models(0.3, 0.7)
+  model = gan.SmoothGAN(generator, discriminator,
+                        GANConfig(loss="wgan", penalty="none", n_disc=n_disc, update=update,
+                                  eta=eta), noise_dim=1)
+  model.compile(d_optimizer=_sgd(0.1), g_optimizer=_sgd(0.1))
+  return model
+
+
+def test_simultaneous_update_uses_gradients_at_the_same_point():
+  model = _tiny_gan("simultaneous")
+  x = tf.constant([[[0.5], [-0.8], [0.9]]])
+  z = model.sample_latent(3, model._seed(model.config.n_disc * 2 - 2))  # pylint: disable=protected-access
+  zg = model._generator_latent(3)  # pylint: disable=protected-access
+  w, a = 0.3, 0.7
+  ex2 = float(np.mean(x.numpy() ** 2))
+  # WGAN toy: dV/dw = E x^2 - a^2 E z^2 (D ascends), dV/da = -2 a w E zg^2 (G descends).
+  w_new = w + 0.1 * (ex2 - a**2 * float(tf.reduce_mean(z**2)))
+  a_new = a - 0.1 * (-2 * a * w * float(tf.reduce_mean(zg**2)))
+  model.train_step(x)
+  assert float(model.discriminator.layers[-1].kernel[0, 0]) == pytest.approx(w_new, rel=1e-5)
+  assert float(model.generator.layers[-1].kernel[0, 0]) == pytest.approx(a_new, rel=1e-5)
+
+
+def test_alternating_update_lets_the_generator_see_the_new_discriminator():
+  model = _tiny_gan("alternating")
+  x = tf.constant([[[0.5], [-0.8], [0.9]]])
+  z = model.sample_latent(3, model._seed(0))  # pylint: disable=protected-access
+  zg = model._generator_latent(3)  # pylint: disable=protected-access
+  w, a = 0.3, 0.7
+  w_new = w + 0.1 * (float(np.mean(x.numpy() ** 2)) - a**2 * float(tf.reduce_mean(z**2)))
+  a_new = a - 0.1 * (-2 * a * w_new * float(tf.reduce_mean(zg**2)))
+  model.train_step(x)
+  assert float(model.generator.layers[-1].kernel[0, 0]) == pytest.approx(a_new, rel=1e-5)
+
+
+def test_n_disc_discriminator_steps_per_generator_step():
+  model = _tiny_gan("alternating", n_disc=3)
+  x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (3, 4, 1)), tf.float32)
+  model.train_step(x)
+  assert int(model.d_optimizer.iterations) == 3
+  assert int(model.g_optimizer.iterations) == 1
+  assert int(model.step) == 1
+
+
+def test_mmd_loss_trains_no_discriminator():
+  keras.utils.set_random_seed(0)
+  generator = networks.ParticleGenerator(4, (2,))
+  discriminator = networks.mlp_discriminator(2, (4,), "elu")
+  model = gan.SmoothGAN(generator, discriminator, GANConfig(loss="mmd", penalty="none"))
+  model.compile(d_optimizer=_sgd(0.1), g_optimizer=_sgd(0.1))
+  before = [v.numpy().copy() for v in discriminator.trainable_variables]
+  metrics = model.train_step(tf.random.normal((2, 8, 2)))
+  for old, new in zip(before, discriminator.trainable_variables):
+    np.testing.assert_array_equal(old, new.numpy())
+  assert float(metrics["g_loss"]) > 0
+  assert int(model.d_optimizer.iterations) == 0

@@ -1,0 +1,203 @@
+"""The GAN of both papers as one ``keras.Model`` with one parameterised ``train_step``.
+
+One call of ``train_step`` is one generator step:
+
+- ``n_disc`` discriminator steps (Chu et al. Section 7 use 2), each on its own real batch and
+  fresh generator samples, descending ``-V + penalty`` (``tfsmooth.losses``);
+- one generator step descending ``generator_loss`` plus, when ``eta > 0``, Nagarajan and
+  Kolter's regulariser ``eta * |grad_{theta_D} V|^2`` (their Section 5; the gradient is w.r.t.
+  all discriminator parameters and the term is applied to the generator only).
+
+``update="alternating"`` applies each discriminator step before the generator step sees the
+discriminator. ``update="simultaneous"`` computes the generator gradient and the last
+discriminator gradient at the same parameters and then applies both (gradient descent on the
+joint vector field, as in Nagarajan and Kolter's analysis). With the ``mmd`` loss no
+discriminator is trained: the generator descends ``lambda/2 MMD^2`` directly.
+
+Every random draw (latents, interpolation weights) is a stateless function of ``(seed, step)``
+and the data provider is too, so a run restored from a checkpoint continues exactly as an
+uninterrupted one. Losses are means over the global batch (a replica's sum divided by the
+global batch size), so the same step runs under any ``tf.distribute`` strategy.
+"""
+
+import keras
+import tensorflow as tf
+
+from tfsmooth import losses
+from tfsmooth import networks
+from tfsmooth.config import GANConfig
+
+# Stateless seeds are (seed, step * _DRAWS_PER_STEP + draw): distinct for every draw of a step.
+_DRAWS_PER_STEP = 64
+
+
+def replica_mean(values):
+  """Mean over the global batch: this replica's sum / (local batch * replicas)."""
+  values = tf.reshape(values, [-1])
+  replicas = tf.distribute.get_strategy().num_replicas_in_sync
+  return tf.reduce_sum(values) / tf.cast(tf.size(values) * replicas, values.dtype)
+
+
+def latent_sampler(generator, noise_dim: int | None = None):
+  """``fn(batch_size, seed) -> latent`` for ``generator``: random particle indices for a
+  ``ParticleGenerator``, N(0, I) noise of ``noise_dim`` otherwise."""
+  if isinstance(generator, networks.ParticleGenerator):
+    def sample_indices(batch_size, seed):
+      return tf.random.stateless_uniform([batch_size], seed=seed, minval=0,
+                                         maxval=generator.num_particles, dtype=tf.int32)
+    return sample_indices
+  if noise_dim is None:
+    noise_dim = int(generator.inputs[0].shape[-1])
+
+  def sample_noise(batch_size, seed):
+    return tf.random.stateless_normal([batch_size, noise_dim], seed=seed)
+  return sample_noise
+
+
+class SmoothGAN(keras.Model):
+  """Generator + discriminator trained by ``fit`` on batches of shape
+  ``(n_disc, batch, *sample_shape)`` (see ``tfsmooth.data``)."""
+
+  def __init__(self, generator: keras.Model, discriminator: keras.Model, config: GANConfig,
+               noise_dim: int | None = None, **kwargs):
+    super().__init__(**kwargs)
+    self.generator = generator
+    self.discriminator = discriminator
+    self.config = config
+    self.sample_latent = latent_sampler(generator, noise_dim)
+    self.is_particle = isinstance(generator, networks.ParticleGenerator)
+    self.step = self.add_weight(name="gan_step", shape=(), dtype="int64", initializer="zeros",
+                                trainable=False)
+
+  def compile(self, d_optimizer, g_optimizer, **kwargs):  # pylint: disable=arguments-differ
+    super().compile(**kwargs)
+    self.d_optimizer = d_optimizer
+    self.g_optimizer = g_optimizer
+
+  def call(self, latent, training=False):
+    return self.generator(latent, training=training)
+
+  def _seed(self, draw: int):
+    return tf.stack([tf.constant(self.config.seed, tf.int64),
+                     self.step * _DRAWS_PER_STEP + draw])
+
+  # ------------------------------------------------------------------------------------------
+  # Gradients
+
+  def discriminator_gradients(self, real, latent, interpolation_seed):
+    """Gradient of ``-V + penalty`` w.r.t. the discriminator, and the terms as metrics."""
+    config = self.config
+    fake = self.generator(latent, training=True)
+    batch = tf.shape(real)[0]
+    with tf.GradientTape() as tape:
+      # One call on real and fake together: one power-iteration update per discriminator step.
+      outputs = self.discriminator(tf.concat([real, fake], 0), training=True)
+      d_real, d_fake = outputs[:batch], outputs[batch:]
+      game_value = losses.value(config.loss, d_real, d_fake, replica_mean)
+      d_loss = -game_value
+      terms = {"d_real": replica_mean(d_real), "d_fake": replica_mean(d_fake)}
+      if config.penalty != "none":
+        x_hat = losses.interpolates(real, fake, interpolation_seed)
+        with tf.GradientTape() as inner:
+          inner.watch(x_hat)
+          phi_hat = self.discriminator(x_hat, training=False)
+        grad_hat = inner.gradient(phi_hat, x_hat)
+        if config.penalty == "rkhs":
+          penalty, parts = losses.rkhs_penalty(
+              phi_hat, grad_hat, config.kernel_sigma, config.penalty_lambda,
+              config.output_penalty_weight, config.gradient_penalty_weight, replica_mean)
+          terms.update(penalty_output=parts["output"], penalty_gradient=parts["gradient"])
+        else:
+          penalty = losses.gradient_penalty(grad_hat, config.gp_weight, replica_mean)
+        terms["penalty"] = penalty
+        d_loss += penalty
+    variables = self.discriminator.trainable_variables
+    gradients = tape.gradient(d_loss, variables)
+    terms.update(d_loss=d_loss, value=game_value, d_grad_norm=tf.linalg.global_norm(gradients))
+    return gradients, terms
+
+  def generator_gradients(self, real, latent):
+    """Gradient of ``generator_loss + eta |grad_D V|^2`` w.r.t. the generator.
+
+    ``g_grad_norm`` is the norm of the gradient of the generator loss alone: Chu et al.'s
+    stationarity measure ``|grad_theta J(mu_theta)|`` (Theorem 1 drives it to 0).
+    """
+    config = self.config
+    variables = self.generator.trainable_variables
+    with tf.GradientTape(persistent=config.eta > 0) as tape:
+      fake = self.generator(latent, training=True)
+      if config.loss == "mmd":
+        g_loss = losses.mmd_loss(real, fake, config.kernel_sigma, config.penalty_lambda)
+        regulariser = tf.constant(0.0)
+      else:
+        with tf.GradientTape() as inner:
+          d_real = self.discriminator(real, training=False)
+          d_fake = self.discriminator(fake, training=False)
+          game_value = losses.value(config.loss, d_real, d_fake, replica_mean)
+        g_loss = losses.generator_loss(config.loss, d_fake, replica_mean)
+        regulariser = tf.constant(0.0)
+        if config.eta > 0:
+          value_gradients = inner.gradient(game_value, self.discriminator.trainable_variables)
+          regulariser = config.eta * losses.squared_global_norm(value_gradients)
+      total = g_loss + regulariser
+    gradients = tape.gradient(total, variables)
+    loss_gradients = tape.gradient(g_loss, variables) if config.eta > 0 else gradients
+    del tape
+    return gradients, {"g_loss": g_loss, "nk_regulariser": regulariser,
+                       "g_grad_norm": tf.linalg.global_norm(loss_gradients)}
+
+  # ------------------------------------------------------------------------------------------
+  # The step
+
+  def _generator_latent(self, batch_size):
+    if self.is_particle and self.config.particle_batch == 0:
+      return tf.range(self.generator.num_particles)  # all particles: the full gradient
+    size = self.config.particle_batch if self.is_particle else batch_size
+    return self.sample_latent(size, self._seed(_DRAWS_PER_STEP - 1))
+
+  def train_step(self, data):
+    real_batches = data
+    config = self.config
+    batch_size = tf.shape(real_batches)[1]
+    metrics = {}
+    disc_steps = 0 if config.loss == "mmd" else config.n_disc
+    simultaneous = config.update == "simultaneous"
+    for k in range(disc_steps):
+      if simultaneous and k == disc_steps - 1:
+        # Both gradients at the same point: the generator's first, since the discriminator's
+        # forward pass refines its spectral-norm vectors.
+        g_gradients, g_metrics = self.generator_gradients(
+            real_batches[k], self._generator_latent(batch_size))
+        metrics.update(g_metrics)
+      latent = self.sample_latent(batch_size, self._seed(2 * k))
+      d_gradients, d_metrics = self.discriminator_gradients(real_batches[k], latent,
+                                                            self._seed(2 * k + 1))
+      self.d_optimizer.apply(d_gradients, self.discriminator.trainable_variables)
+      metrics.update(d_metrics)
+    if not (simultaneous and disc_steps):
+      g_gradients, g_metrics = self.generator_gradients(
+          real_batches[disc_steps - 1 if disc_steps else -1], self._generator_latent(batch_size))
+      metrics.update(g_metrics)
+    self.g_optimizer.apply(g_gradients, self.generator.trainable_variables)
+    self.step.assign_add(1)
+    return metrics
+
+  def sample(self, num: int, seed: int):
+    """``num`` generator samples from latents drawn with ``seed`` (inference mode)."""
+    latent = self.sample_latent(num, tf.constant([seed, -1], tf.int64))
+    return self.generator(latent, training=False)
+
+
+class GeneratorSampler(tf.Module):
+  """What the generator's SavedModel serves: ``sample(num, seed)`` draws the latent statelessly
+  from ``seed`` and returns generator samples, so a reloaded model reproduces them exactly."""
+
+  def __init__(self, generator: keras.Model, noise_dim: int | None = None):
+    super().__init__()
+    self.generator = generator
+    self._sample_latent = latent_sampler(generator, noise_dim)
+
+  @tf.function(input_signature=[tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int64)])
+  def sample(self, num, seed):
+    latent = self._sample_latent(num, tf.stack([seed, tf.constant(-1, tf.int64)]))
+    return self.generator(latent, training=False)
