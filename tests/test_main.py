@@ -20,7 +20,7 @@ def _run(*args):
 
 def test_constants_mode_prints_table_and_writes_json(tmp_path):
   out = tmp_path / "constants.json"
-  result = _run("--mode=constants", "--architecture=mlp", "--input_shape=3",
+  result = _run("--mode=constants", "--discriminator=mlp", "--input_shape=3",
                 "--hidden_units=8,8", "--activation=tanh", "--alpha=2", "--penalty_lambda=0.5",
                 "--kernel_sigma=0.5", "--n_particles=100", "--verify", "--verify_starts=4",
                 "--verify_steps=4", f"--output_json={out}")
@@ -37,7 +37,7 @@ def test_constants_mode_prints_table_and_writes_json(tmp_path):
 
 def test_flagfile_is_read(tmp_path):
   flagfile = tmp_path / "x.flags"
-  flagfile.write_text("--mode=constants\n--architecture=conv7\n--input_shape=8,8,1\n"
+  flagfile.write_text("--mode=constants\n--discriminator=conv7\n--input_shape=8,8,1\n"
                       "--base_channels=2\n--activation=softplus\n--alpha=3\n--n_particles=4\n")
   result = _run(f"--flagfile={flagfile}")
   assert result.returncode == 0, result.stderr
@@ -51,8 +51,12 @@ def test_flagfile_is_read(tmp_path):
 def test_shipped_flagfiles_parse(name):
   from tfsmooth import flags as tfs_flags  # pylint: disable=g-import-not-at-top
   try:
-    tfs_flags.FLAGS(["tfsmooth", f"--flagfile={os.path.join(ROOT, 'runs', name)}"])
-    assert tfs_flags.constants_config().verify is True
+    tfs_flags.FLAGS(["tfsmooth", f"--flagfile={os.path.join(ROOT, 'runs', name)}",
+                     "--run_dir=/tmp/unused"])
+    if tfs_flags.FLAGS.mode == "constants":
+      assert tfs_flags.constants_config().verify is True
+    else:
+      assert tfs_flags.train_config().steps >= 1000
   finally:
     tfs_flags.FLAGS.unparse_flags()
 
@@ -76,9 +80,14 @@ def test_helpfull_lists_the_flags():
     ("--n_particles=0", "--n_particles=0: must be >= 1"),
     ("--kernel_sigma=0", "--kernel_sigma=0.0: must be > 0"),
     ("--penalty_lambda=-2", "--penalty_lambda=-2.0: must be > 0"),
-    ("--input_shape=32,32", "--input_shape must be H,W,C for --architecture=conv7"),
+    ("--input_shape=32,32", "--input_shape must be H,W,C for --discriminator=conv7"),
     ("--generator_a=1", "--generator_a and --generator_b must be given together"),
     ("--output_json=/no/such/dir/x.json", "--output_json=/no/such/dir/x.json: its directory"),
+    ("--loss=hinge", "--loss=hinge: value should be one of <indicator|minimax|"),
+    ("--n_disc=0", "--n_disc=0: 0 is not a positive integer"),
+    ("--eta=-0.5", "--eta=-0.5: must be >= 0"),
+    ("--mode=train", "--mode=train needs --run_dir"),
+    ("--discriminator=nk_mlp", "--mode=constants needs --discriminator=conv7 or mlp"),
 ])
 def test_bad_flag_is_one_clear_line(flag, fragment):
   result = _run(flag)

@@ -3,8 +3,7 @@ line can refuse a bad flag in a fraction of a second, before TensorFlow loads.""
 
 import dataclasses
 
-MODES = ("constants",)
-ARCHITECTURES = ("conv7", "mlp")
+MODES = ("constants", "train")
 INPUT_RANK = {"conv7": 3, "mlp": 1}
 SN_NORMS = ("exact", "kernel")
 # The activations tfsmooth.layers registers at import (tests check the two lists agree).
@@ -15,7 +14,7 @@ BUILTIN_ACTIVATIONS = ("elu", "leaky_relu", "linear", "relu", "sigmoid", "softpl
 class ConstantsConfig:
   """What ``--mode=constants`` builds and reports (see tfsmooth.report)."""
 
-  architecture: str = "conv7"
+  discriminator: str = "conv7"
   input_shape: tuple[int, ...] = (32, 32, 3)
   base_channels: int = 64
   hidden_units: tuple[int, ...] = (128, 128)
@@ -54,4 +53,54 @@ class GANConfig:
   update: str = "alternating"
   eta: float = 0.0
   particle_batch: int = 0  # particle generator step: 0 = all particles, else a random batch
+  seed: int = 0
+
+
+DATASETS_HELP = "mog_ring, mog_grid, uniform1d, mnist, fashion_mnist, stacked_mnist, tfds:NAME"
+GENERATORS = ("particle", "mlp", "dcgan")
+DISCRIMINATORS = ("conv7", "mlp", "nk_mlp", "dcgan")
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """One training run (``--mode=train``); written to the run directory's manifest."""
+
+  run_dir: str
+  dataset: str = "mnist"
+  data_dir: str = ""
+  steps: int = 1000
+  batch_size: int = 64
+  # Generator.
+  generator: str = "particle"
+  n_particles: int = 1024
+  particle_init_std: float = 1.0
+  noise_dim: int = 64
+  g_hidden_units: tuple[int, ...] = (128, 128)
+  g_base_channels: int = 64
+  # Discriminator.
+  discriminator: str = "conv7"
+  base_channels: int = 64
+  hidden_units: tuple[int, ...] = (128, 128)
+  activation: str = "elu"
+  alpha: float = 1.0
+  sn_norm: str = "exact"
+  # Objective and updates.
+  gan: GANConfig = GANConfig()
+  # Optimisers (g_lr_ratio: generator learning rate in units of gamma*; else g_lr).
+  d_optimizer: str = "adam"
+  d_lr: float = 1e-4
+  d_beta1: float = 0.5
+  d_beta2: float = 0.999
+  g_optimizer: str = "sgd"
+  g_lr: float = 1e-4
+  g_lr_ratio: float | None = None
+  g_beta1: float = 0.5
+  g_beta2: float = 0.999
+  # Run directory.
+  log_every: int = 10
+  sample_every: int = 200
+  checkpoint_every: int = 200
+  keep_checkpoints: int = 3
+  resume: bool = False
   seed: int = 0

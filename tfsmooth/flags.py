@@ -14,18 +14,21 @@ FLAGS = flags.FLAGS
 
 flags.DEFINE_enum("mode", "constants", config.MODES,
                   "What to run. constants: build the discriminator and print its Lipschitz and "
-                  "smoothness bounds, beta2, L and gamma* (Chu et al. Theorem 1).")
-flags.DEFINE_integer("seed", 0, "Random seed (weights, verification starts).")
+                  "smoothness bounds, beta2, L and gamma* (Chu et al. Theorem 1). train: a "
+                  "training run writing --run_dir.")
+flags.DEFINE_integer("seed", 0, "Random seed (weights, data order, latents, verification).")
 
 # Discriminator.
-flags.DEFINE_enum("architecture", "conv7", config.ARCHITECTURES,
-                  "Discriminator: conv7 (the 7-layer SN conv net of Chu et al. Section 7) or mlp "
-                  "(spectrally normalised MLP).")
+flags.DEFINE_enum("discriminator", "conv7", config.DISCRIMINATORS,
+                  "Discriminator: conv7 (the 7-layer SN conv net of Chu et al. Section 7), mlp "
+                  "(spectrally normalised MLP), nk_mlp (Nagarajan-Kolter's ReLU MLP on x/4), "
+                  "dcgan (plain DCGAN conv net). constants mode: conv7 or mlp.")
 flags.DEFINE_list("input_shape", ["32", "32", "3"],
-                  "Discriminator input shape: H,W,C for conv7, D for mlp.")
-flags.DEFINE_integer("base_channels", 64, "conv7: channels of the first convolution "
+                  "constants mode: discriminator input shape, H,W,C for conv7, D for mlp "
+                  "(train mode takes the shape from --dataset).")
+flags.DEFINE_integer("base_channels", 64, "conv7/dcgan: channels of the first convolution "
                      "(the paper's 64 gives 64..512).", lower_bound=1)
-flags.DEFINE_list("hidden_units", ["128", "128"], "mlp: hidden layer widths.")
+flags.DEFINE_list("hidden_units", ["128", "128"], "mlp/nk_mlp: hidden layer widths.")
 flags.DEFINE_enum("activation", "elu", config.BUILTIN_ACTIVATIONS,
                   "Discriminator activation; its (Lipschitz, smoothness) constants enter the "
                   "bounds. relu/leaky_relu are not smooth (beta1 = inf).")
@@ -56,6 +59,61 @@ flags.DEFINE_integer("verify_steps", 30, "Verification: ascent steps per start."
 flags.DEFINE_string("output_json", "", "If set, also write the report as JSON to this file.")
 
 
+# Training run (--mode=train).
+flags.DEFINE_string("run_dir", None, "train: the run directory (manifest, TensorBoard logs, "
+                    "samples, checkpoints, SavedModels).")
+flags.DEFINE_string("dataset", "mnist", f"train: dataset, one of {config.DATASETS_HELP}.")
+flags.DEFINE_string("data_dir", "", "train: TFDS data directory for tfds:NAME datasets.")
+flags.DEFINE_integer("steps", 1000, "train: generator steps in total (a resumed run continues "
+                     "to this step).", lower_bound=1)
+flags.DEFINE_integer("batch_size", 64, "train: real/fake examples per discriminator step.",
+                     lower_bound=1)
+flags.DEFINE_enum("generator", "particle", config.GENERATORS,
+                  "train: particle (Chu et al. Section 6: n x d trainable samples), mlp "
+                  "(Nagarajan-Kolter MoG generator) or dcgan.")
+flags.DEFINE_integer("particle_batch", 0, "train: particles per generator step; 0 = all "
+                     "(the full gradient of Chu et al.'s analysis).", lower_bound=0)
+flags.DEFINE_float("particle_init_std", 1.0, "train: particles start from N(0, std^2).")
+flags.DEFINE_integer("noise_dim", 64, "train: latent dimension of mlp/dcgan generators.",
+                     lower_bound=1)
+flags.DEFINE_list("g_hidden_units", ["128", "128"], "train: mlp generator hidden widths.")
+flags.DEFINE_integer("g_base_channels", 64, "train: dcgan generator channels.", lower_bound=1)
+flags.DEFINE_enum("loss", "indicator", config.BASE_LOSSES,
+                  "train: base loss. indicator: Chu et al.'s chi{mu = mu0} + penalty; minimax, "
+                  "non_saturating, wgan; mmd: closed-form Gaussian-kernel MMD (no "
+                  "discriminator training).")
+flags.DEFINE_enum("penalty", "rkhs", config.PENALTIES,
+                  "train: discriminator penalty. rkhs: E[phi^2 + sigma^2/2 |grad phi|^2] / "
+                  "(2 lambda) on random interpolates (Chu et al. Section 5.3); gp: WGAN-GP.")
+flags.DEFINE_float("output_penalty_weight", 1.0, "train: weight of the rkhs output term phi^2.")
+flags.DEFINE_float("gradient_penalty_weight", 1.0,
+                   "train: weight of the rkhs gradient term sigma^2/2 |grad phi|^2.")
+flags.DEFINE_float("gp_weight", 10.0, "train: WGAN-GP weight (--penalty=gp).")
+flags.DEFINE_integer("n_disc", 2, "train: discriminator steps per generator step.",
+                     lower_bound=1)
+flags.DEFINE_enum("update", "alternating", config.UPDATES,
+                  "train: alternating (D steps, then G sees the new D) or simultaneous (the "
+                  "last D step and the G step at the same parameters; Nagarajan-Kolter).")
+flags.DEFINE_float("eta", 0.0, "train: Nagarajan-Kolter generator regulariser eta * "
+                   "|grad_{theta_D} V|^2 (0 = off).")
+flags.DEFINE_enum("d_optimizer", "adam", config.OPTIMIZERS, "train: discriminator optimiser.")
+flags.DEFINE_float("d_lr", 1e-4, "train: discriminator learning rate.")
+flags.DEFINE_float("d_beta1", 0.5, "train: discriminator Adam beta_1.")
+flags.DEFINE_float("d_beta2", 0.999, "train: discriminator Adam beta_2.")
+flags.DEFINE_enum("g_optimizer", "sgd", config.OPTIMIZERS, "train: generator optimiser.")
+flags.DEFINE_float("g_lr", 1e-4, "train: generator learning rate (unless --g_lr_ratio).")
+flags.DEFINE_float("g_lr_ratio", None, "train: generator learning rate in units of gamma* "
+                   "(gamma/gamma*; particle generator with an SN discriminator).")
+flags.DEFINE_float("g_beta1", 0.5, "train: generator Adam beta_1.")
+flags.DEFINE_float("g_beta2", 0.999, "train: generator Adam beta_2.")
+flags.DEFINE_integer("log_every", 10, "train: TensorBoard scalars every N steps.", lower_bound=1)
+flags.DEFINE_integer("sample_every", 200, "train: sample grid every N steps.", lower_bound=1)
+flags.DEFINE_integer("checkpoint_every", 200, "train: checkpoint every N steps.", lower_bound=1)
+flags.DEFINE_integer("keep_checkpoints", 3, "train: checkpoints kept.", lower_bound=1)
+flags.DEFINE_boolean("resume", False, "train: continue the run in --run_dir from its latest "
+                     "checkpoint (flags other than --steps must match).")
+
+
 def _positive(name):
   flags.register_validator(name, lambda v: v is None or v > 0, message="must be > 0")
 
@@ -64,9 +122,11 @@ def _non_negative(name):
   flags.register_validator(name, lambda v: v is None or v >= 0, message="must be >= 0")
 
 
-for _name in ("alpha", "penalty_lambda", "kernel_sigma"):
+for _name in ("alpha", "penalty_lambda", "kernel_sigma", "d_lr", "g_lr", "g_lr_ratio",
+              "particle_init_std"):
   _positive(_name)
-for _name in ("generator_a", "generator_b"):
+for _name in ("generator_a", "generator_b", "eta", "output_penalty_weight",
+              "gradient_penalty_weight", "gp_weight"):
   _non_negative(_name)
 flags.register_validator(
     "output_json", lambda v: not v or os.path.isdir(os.path.dirname(os.path.abspath(v))),
@@ -84,16 +144,54 @@ def _int_list(values):
 
 flags.register_validator("input_shape", lambda v: _int_list(v) is not None,
                          message="must be a comma-separated list of positive integers")
-flags.register_validator("hidden_units", lambda v: _int_list(v) is not None,
-                         message="must be a comma-separated list of positive integers")
+for _name in ("hidden_units", "g_hidden_units"):
+  flags.register_validator(_name, lambda v: _int_list(v) is not None,
+                           message="must be a comma-separated list of positive integers")
+for _name in ("d_beta1", "d_beta2", "g_beta1", "g_beta2"):
+  flags.register_validator(_name, lambda v: 0 <= v < 1, message="must be in [0, 1)")
 
 
-@flags.multi_flags_validator(["architecture", "input_shape"],
-                             message="--input_shape must be H,W,C for --architecture=conv7 "
-                             "and D for --architecture=mlp")
+@flags.multi_flags_validator(["mode", "run_dir"], message="--mode=train needs --run_dir")
+def _check_run_dir(values):
+  return values["mode"] != "train" or bool(values["run_dir"])
+
+
+@flags.multi_flags_validator(
+    ["g_lr_ratio", "generator", "discriminator", "activation", "loss"],
+    message="--g_lr_ratio (gamma/gamma*) needs --generator=particle, an SN discriminator "
+    "(--discriminator=conv7 or mlp) with a smooth --activation, and a loss with a "
+    "discriminator; otherwise give --g_lr")
+def _check_gamma_ratio(values):
+  if values["g_lr_ratio"] is None:
+    return True
+  return (values["generator"] == "particle" and values["discriminator"] in config.INPUT_RANK
+          and values["activation"] not in ("relu", "leaky_relu") and values["loss"] != "mmd")
+
+
+@flags.multi_flags_validator(["generator", "discriminator", "dataset"],
+                             message="--generator=dcgan and --discriminator=conv7/dcgan need an "
+                             "image --dataset")
+def _check_image_networks(values):
+  images = values["dataset"] not in ("mog_ring", "mog_grid", "uniform1d")
+  return images or (values["generator"] != "dcgan" and
+                    values["discriminator"] not in ("conv7", "dcgan"))
+
+
+@flags.multi_flags_validator(["mode", "discriminator"],
+                             message="--mode=constants needs --discriminator=conv7 or mlp "
+                             "(the others are not spectrally normalised)")
+def _check_constants_discriminator(values):
+  return values["mode"] != "constants" or values["discriminator"] in config.INPUT_RANK
+
+
+@flags.multi_flags_validator(["mode", "discriminator", "input_shape"],
+                             message="--input_shape must be H,W,C for --discriminator=conv7 "
+                             "and D for --discriminator=mlp")
 def _check_input_rank(values):
+  if values["mode"] != "constants" or values["discriminator"] not in config.INPUT_RANK:
+    return True
   shape = _int_list(values["input_shape"]) or []
-  return len(shape) == config.INPUT_RANK[values["architecture"]]
+  return len(shape) == config.INPUT_RANK[values["discriminator"]]
 
 
 @flags.multi_flags_validator(["generator_a", "generator_b"],
@@ -105,10 +203,34 @@ def _check_generator(values):
 def constants_config() -> config.ConstantsConfig:
   """The parsed flags as the frozen config ``report.run_constants`` takes."""
   return config.ConstantsConfig(
-      architecture=FLAGS.architecture, input_shape=tuple(_int_list(FLAGS.input_shape)),
+      discriminator=FLAGS.discriminator, input_shape=tuple(_int_list(FLAGS.input_shape)),
       base_channels=FLAGS.base_channels, hidden_units=tuple(_int_list(FLAGS.hidden_units)),
       activation=FLAGS.activation, alpha=FLAGS.alpha, sn_norm=FLAGS.sn_norm,
       converge_spectral_norms=FLAGS.converge_spectral_norms, penalty_lambda=FLAGS.penalty_lambda,
       kernel_sigma=FLAGS.kernel_sigma, n_particles=FLAGS.n_particles,
       generator_a=FLAGS.generator_a, generator_b=FLAGS.generator_b, verify=FLAGS.verify,
       verify_starts=FLAGS.verify_starts, verify_steps=FLAGS.verify_steps, seed=FLAGS.seed)
+
+
+def train_config() -> config.TrainConfig:
+  """The parsed flags as the frozen config ``tfsmooth.train.train`` takes."""
+  gan = config.GANConfig(
+      loss=FLAGS.loss, penalty=FLAGS.penalty, penalty_lambda=FLAGS.penalty_lambda,
+      kernel_sigma=FLAGS.kernel_sigma, output_penalty_weight=FLAGS.output_penalty_weight,
+      gradient_penalty_weight=FLAGS.gradient_penalty_weight, gp_weight=FLAGS.gp_weight,
+      n_disc=FLAGS.n_disc, update=FLAGS.update, eta=FLAGS.eta,
+      particle_batch=FLAGS.particle_batch, seed=FLAGS.seed)
+  return config.TrainConfig(
+      run_dir=FLAGS.run_dir, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, steps=FLAGS.steps,
+      batch_size=FLAGS.batch_size, generator=FLAGS.generator, n_particles=FLAGS.n_particles,
+      particle_init_std=FLAGS.particle_init_std, noise_dim=FLAGS.noise_dim,
+      g_hidden_units=tuple(_int_list(FLAGS.g_hidden_units)),
+      g_base_channels=FLAGS.g_base_channels, discriminator=FLAGS.discriminator,
+      base_channels=FLAGS.base_channels, hidden_units=tuple(_int_list(FLAGS.hidden_units)),
+      activation=FLAGS.activation, alpha=FLAGS.alpha, sn_norm=FLAGS.sn_norm, gan=gan,
+      d_optimizer=FLAGS.d_optimizer, d_lr=FLAGS.d_lr, d_beta1=FLAGS.d_beta1,
+      d_beta2=FLAGS.d_beta2, g_optimizer=FLAGS.g_optimizer, g_lr=FLAGS.g_lr,
+      g_lr_ratio=FLAGS.g_lr_ratio, g_beta1=FLAGS.g_beta1, g_beta2=FLAGS.g_beta2,
+      log_every=FLAGS.log_every, sample_every=FLAGS.sample_every,
+      checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
+      resume=FLAGS.resume, seed=FLAGS.seed)

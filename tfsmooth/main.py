@@ -8,6 +8,7 @@ import sys
 
 from absl import app
 from absl import flags as absl_flags
+from absl import logging
 
 from tfsmooth import flags as tfs_flags
 
@@ -23,19 +24,40 @@ def parse_flags(argv):
     sys.exit(2)
 
 
+def _fail(message: str, status: int):
+  print(f"tfsmooth: error: {message}", file=sys.stderr)
+  sys.exit(status)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   flags = tfs_flags.FLAGS
+  # TF's savers log every file at INFO and TFDS warns about what it cannot find before our own
+  # one-line error says so; the user's messages come from tfsmooth.
+  logging.set_verbosity(logging.ERROR)
   # Imported here, after the flags are valid: this loads TensorFlow.
   from tfsmooth import compat  # pylint: disable=g-import-not-at-top,unused-import
-  from tfsmooth import report  # pylint: disable=g-import-not-at-top
   if flags.mode == "constants":
+    from tfsmooth import report  # pylint: disable=g-import-not-at-top
     result = report.run_constants(tfs_flags.constants_config())
     print(report.format_constants(result))
     if flags.output_json:
       report.write_json(result, flags.output_json)
       print(f"wrote {flags.output_json}")
+  elif flags.mode == "train":
+    from tfsmooth import data  # pylint: disable=g-import-not-at-top
+    from tfsmooth import train  # pylint: disable=g-import-not-at-top
+    config = tfs_flags.train_config()
+    try:  # everything a user can get wrong, checked before any graph is built
+      data.check_available(config.dataset, data_dir=config.data_dir or None)
+      train.check_run_directory(config)
+    except (ValueError, train.RunError) as error:  # DatasetUnavailableError is a ValueError
+      _fail(str(error), 2)
+    try:
+      train.train(config)
+    except train.RunError as error:
+      _fail(str(error), 1)
 
 
 def run():

@@ -129,6 +129,7 @@ class ParticleGenerator(keras.Model):
     self.particles = self.add_weight(
         name="particles", shape=(self.num_particles, *self.sample_shape),
         initializer=keras.initializers.RandomNormal(stddev=self.init_std))
+    self.built = True  # the weights do not depend on the input
 
   def call(self, indices):
     return tf.gather(self.particles, tf.cast(indices, tf.int32))

