@@ -142,7 +142,7 @@ def test_particle_sgd_step_moves_each_particle_by_lr_over_n_times_grad_phi():
     tape.watch(x)
     phi = discriminator(x, training=False)
   grad_phi = tape.gradient(phi, x).numpy()  # per-particle grad phi(theta_i)
-  model.train_step(real)
+  model.train_step(gan.batch_major(real))
   np.testing.assert_allclose(generator.particles.numpy(), before - lr / n * grad_phi,
                              rtol=1e-5, atol=1e-6)
 
@@ -167,7 +167,7 @@ def test_simultaneous_update_uses_gradients_at_the_same_point():
   # WGAN toy: dV/dw = E x^2 - a^2 E z^2 (D ascends), dV/da = -2 a w E zg^2 (G descends).
   w_new = w + 0.1 * (ex2 - a**2 * float(tf.reduce_mean(z**2)))
   a_new = a - 0.1 * (-2 * a * w * float(tf.reduce_mean(zg**2)))
-  model.train_step(x)
+  model.train_step(gan.batch_major(x))
   assert float(model.discriminator.layers[-1].kernel[0, 0]) == pytest.approx(w_new, rel=1e-5)
   assert float(model.generator.layers[-1].kernel[0, 0]) == pytest.approx(a_new, rel=1e-5)
 
@@ -180,14 +180,14 @@ def test_alternating_update_lets_the_generator_see_the_new_discriminator():
   w, a = 0.3, 0.7
   w_new = w + 0.1 * (float(np.mean(x.numpy() ** 2)) - a**2 * float(tf.reduce_mean(z**2)))
   a_new = a - 0.1 * (-2 * a * w_new * float(tf.reduce_mean(zg**2)))
-  model.train_step(x)
+  model.train_step(gan.batch_major(x))
   assert float(model.generator.layers[-1].kernel[0, 0]) == pytest.approx(a_new, rel=1e-5)
 
 
 def test_n_disc_discriminator_steps_per_generator_step():
   model = _tiny_gan("alternating", n_disc=3)
   x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (3, 4, 1)), tf.float32)
-  model.train_step(x)
+  model.train_step(gan.batch_major(x))
   assert int(model.d_optimizer.iterations) == 3
   assert int(model.g_optimizer.iterations) == 1
   assert int(model.step) == 1
@@ -200,7 +200,7 @@ def test_mmd_loss_trains_no_discriminator():
   model = gan.SmoothGAN(generator, discriminator, GANConfig(loss="mmd", penalty="none"))
   model.compile(d_optimizer=_sgd(0.1), g_optimizer=_sgd(0.1))
   before = [v.numpy().copy() for v in discriminator.trainable_variables]
-  metrics = model.train_step(tf.random.normal((2, 8, 2)))
+  metrics = model.train_step(gan.batch_major(tf.random.normal((2, 8, 2))))
   for old, new in zip(before, discriminator.trainable_variables):
     np.testing.assert_array_equal(old, new.numpy())
   assert float(metrics["g_loss"]) > 0

@@ -27,8 +27,10 @@ from tfsmooth import losses
 from tfsmooth import networks
 from tfsmooth.config import GANConfig
 
-# Stateless seeds are (seed, step * _DRAWS_PER_STEP + draw): distinct for every draw of a step.
+# Stateless seeds are (seed, (step * _DRAWS_PER_STEP + draw) * _MAX_REPLICAS + replica): distinct
+# for every draw of every step on every replica.
 _DRAWS_PER_STEP = 64
+_MAX_REPLICAS = 4096
 
 
 def replica_mean(values):
@@ -54,9 +56,16 @@ def latent_sampler(generator, noise_dim: int | None = None):
   return sample_noise
 
 
+def batch_major(real_batches):
+  """``(n_disc, batch, ...)`` -> ``(batch, n_disc, ...)``: what ``fit`` is given, so that a
+  ``tf.distribute`` strategy splits the batch axis across replicas, not the n_disc axis."""
+  rank = len(real_batches.shape)
+  return tf.transpose(real_batches, [1, 0, *range(2, rank)])
+
+
 class SmoothGAN(keras.Model):
-  """Generator + discriminator trained by ``fit`` on batches of shape
-  ``(n_disc, batch, *sample_shape)`` (see ``tfsmooth.data``)."""
+  """Generator + discriminator trained by ``fit`` on real data of shape
+  ``(batch, n_disc, *sample_shape)``: one batch per discriminator step (``batch_major``)."""
 
   def __init__(self, generator: keras.Model, discriminator: keras.Model, config: GANConfig,
                noise_dim: int | None = None, **kwargs):
@@ -68,6 +77,9 @@ class SmoothGAN(keras.Model):
     self.is_particle = isinstance(generator, networks.ParticleGenerator)
     self.step = self.add_weight(name="gan_step", shape=(), dtype="int64", initializer="zeros",
                                 trainable=False)
+    # Both networks are built; without this, fit under a strategy would try to build the model
+    # by calling it on a data batch, which is not its input (a latent).
+    self.built = True
 
   def compile(self, d_optimizer, g_optimizer, **kwargs):  # pylint: disable=arguments-differ
     super().compile(**kwargs)
@@ -78,8 +90,10 @@ class SmoothGAN(keras.Model):
     return self.generator(latent, training=training)
 
   def _seed(self, draw: int):
-    return tf.stack([tf.constant(self.config.seed, tf.int64),
-                     self.step * _DRAWS_PER_STEP + draw])
+    replica = tf.distribute.get_replica_context()
+    replica_id = tf.cast(replica.replica_id_in_sync_group if replica else 0, tf.int64)
+    counter = (self.step * _DRAWS_PER_STEP + draw) * _MAX_REPLICAS + replica_id
+    return tf.stack([tf.constant(self.config.seed, tf.int64), counter])
 
   # ------------------------------------------------------------------------------------------
   # Gradients
@@ -156,7 +170,7 @@ class SmoothGAN(keras.Model):
     return self.sample_latent(size, self._seed(_DRAWS_PER_STEP - 1))
 
   def train_step(self, data):
-    real_batches = data
+    real_batches = batch_major(data)  # back to (n_disc, batch, ...): the transpose is its inverse
     config = self.config
     batch_size = tf.shape(real_batches)[1]
     metrics = {}

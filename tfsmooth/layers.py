@@ -48,16 +48,16 @@ class Bounds:
     so ``L = L_g L_h`` and ``beta = beta_g L_h^2 + L_g beta_h``.
     """
     return Bounds(
-        lipschitz=_product(outer.lipschitz, self.lipschitz),
-        smoothness=(_product(outer.smoothness, self.lipschitz**2) +
-                    _product(outer.lipschitz, self.smoothness)))
+        lipschitz=product_or_zero(outer.lipschitz, self.lipschitz),
+        smoothness=(product_or_zero(outer.smoothness, self.lipschitz**2) +
+                    product_or_zero(outer.lipschitz, self.smoothness)))
 
 
 IDENTITY_BOUNDS = Bounds(lipschitz=1.0, smoothness=0.0)
 
 
-def _product(a: float, b: float) -> float:
-  # 0 * inf is 0 here: a constant map composed with anything is constant.
+def product_or_zero(a: float, b: float) -> float:
+  """``a * b`` with ``0 * inf = 0``: a constant map composed with anything is constant."""
   return 0.0 if a == 0.0 or b == 0.0 else a * b
 
 

@@ -164,11 +164,8 @@ def particle_generator_constants(n_particles: int) -> tuple[float, float]:
 def smoothness_constant(alpha: float, beta1: float, beta2: float, generator_a: float,
                         generator_b: float) -> float:
   """``L = alpha*B + A^2*(beta1 + beta2)`` (Theorem 1)."""
-  return _mul(alpha, generator_b) + _mul(generator_a**2, beta1 + beta2)
-
-
-def _mul(a, b):
-  return 0.0 if a == 0.0 or b == 0.0 else a * b
+  return (tfs_layers.product_or_zero(alpha, generator_b) +
+          tfs_layers.product_or_zero(generator_a**2, beta1 + beta2))
 
 
 def gamma_star(smoothness: float) -> float:

@@ -308,7 +308,7 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
   started = time.time()
   if start_step < config.steps:
     dataset = provider.dataset(config.batch_size, start_step=start_step,
-                               batches_per_step=config.gan.n_disc)
+                               batches_per_step=config.gan.n_disc).map(gan.batch_major)
     model.fit(dataset, steps_per_epoch=config.steps - start_step, epochs=1, verbose=verbose,
               callbacks=[monitor], shuffle=False)
   elapsed = time.time() - started
