@@ -75,15 +75,41 @@ def test_same_flags_and_seed_give_bit_identical_weights(tmp_path):
     dict(generator="particle", n_particles=50, discriminator="mlp", hidden_units=(16,),
          gan=GANConfig(loss="indicator", penalty="rkhs", n_disc=2), g_optimizer="sgd",
          g_lr_ratio=1.0),  # Chu: particles, SN discriminator, RKHS penalty, lr = gamma*
+    dict(dataset="stacked_mnist", generator="dcgan", g_base_channels=4, discriminator="dcgan",
+         base_channels=4, batch_size=8, noise_dim=8, gan=GANConfig(loss="non_saturating",
+                                                                   penalty="gp", n_disc=1)),
 ])
 def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, overrides):
-  train.train(_mog_config(tmp_path / "whole", steps=40, **overrides), verbose=0)
-  train.train(_mog_config(tmp_path / "split", steps=20, **overrides), verbose=0)
-  manifest = train.train(_mog_config(tmp_path / "split", steps=40, resume=True, **overrides),
+  """Stopped at step 10 and resumed to 20 = 20 steps in one go, bit for bit (optimiser slots,
+  spectral-norm vectors and batch-norm statistics included)."""
+  train.train(_mog_config(tmp_path / "whole", steps=20, **overrides), verbose=0)
+  train.train(_mog_config(tmp_path / "split", steps=10, **overrides), verbose=0)
+  manifest = train.train(_mog_config(tmp_path / "split", steps=20, resume=True, **overrides),
                          verbose=0)
-  assert manifest["resumed"] == [20]
+  assert manifest["resumed"] == [10]
   whole, split = _final_weights(tmp_path / "whole"), _final_weights(tmp_path / "split")
   assert whole.keys() == split.keys()
+  for name in whole:
+    np.testing.assert_array_equal(whole[name], split[name], err_msg=name)
+
+
+def test_interrupted_run_saves_a_checkpoint_and_resumes_exactly(tmp_path, monkeypatch):
+  original = train.RunMonitor.on_train_batch_end
+
+  def interrupt_at_step_7(self, batch, logs=None):
+    original(self, batch, logs)
+    if self._step() == 7:  # pylint: disable=protected-access
+      raise KeyboardInterrupt
+
+  monkeypatch.setattr(train.RunMonitor, "on_train_batch_end", interrupt_at_step_7)
+  with pytest.raises(train.RunError, match=r"interrupted at step 7 \(checkpoint saved"):
+    train.train(_mog_config(tmp_path / "split", steps=20), verbose=0)
+  assert json.loads((tmp_path / "split" / "manifest.json").read_text())["status"] == "interrupted"
+  monkeypatch.undo()
+  manifest = train.train(_mog_config(tmp_path / "split", steps=20, resume=True), verbose=0)
+  assert manifest["status"] == "completed" and manifest["resumed"] == [7]
+  train.train(_mog_config(tmp_path / "whole", steps=20), verbose=0)
+  whole, split = _final_weights(tmp_path / "whole"), _final_weights(tmp_path / "split")
   for name in whole:
     np.testing.assert_array_equal(whole[name], split[name], err_msg=name)
 

@@ -256,6 +256,20 @@ def _progress(message):
   print(f"[tfsmooth] {message}", file=sys.stderr, flush=True)
 
 
+def _save_interrupted(model, manager, run, manifest, elapsed):
+  """Ctrl-C: keep what was trained (if it is finite) and say how to continue."""
+  step = int(model.step.numpy())
+  finite = all(bool(np.all(np.isfinite(v.numpy()))) for v in model.trainable_variables)
+  if finite:
+    manager.save(checkpoint_number=step)
+  manifest.update(status="interrupted", interrupted_step=step,
+                  train_seconds=manifest.get("train_seconds", 0.0) + elapsed)
+  run.write_manifest(manifest)
+  saved = f"checkpoint saved at step {step}" if finite else "weights not finite, not saved"
+  raise RunError(f"interrupted at step {step} ({saved}); --resume continues from the latest "
+                 f"checkpoint in {run.checkpoints}")
+
+
 def train(config: TrainConfig, verbose: int = 1) -> dict:
   """Runs (or resumes) a training run; returns the final manifest. Raises ``RunError``."""
   check_run_directory(config)
@@ -309,8 +323,11 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
   if start_step < config.steps:
     dataset = provider.dataset(config.batch_size, start_step=start_step,
                                batches_per_step=config.gan.n_disc).map(gan.batch_major)
-    model.fit(dataset, steps_per_epoch=config.steps - start_step, epochs=1, verbose=verbose,
-              callbacks=[monitor], shuffle=False)
+    try:
+      model.fit(dataset, steps_per_epoch=config.steps - start_step, epochs=1,
+                verbose=verbose, callbacks=[monitor], shuffle=False)
+    except KeyboardInterrupt:
+      _save_interrupted(model, manager, run, manifest, time.time() - started)
   elapsed = time.time() - started
   monitor.writer.flush()
 
