@@ -2,8 +2,11 @@
 
 import os
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Classifiers trained by tests go to a throw-away cache, never the user's ~/.cache.
+os.environ.setdefault("TFSMOOTH_CACHE", tempfile.mkdtemp(prefix="tfsmooth_test_cache_"))
 # Make `import tfsmooth` work from a plain checkout too (pytest, Bazel py_test).
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -86,7 +86,7 @@ def test_helpfull_lists_the_flags():
     ("--loss=hinge", "--loss=hinge: value should be one of <indicator|minimax|"),
     ("--n_disc=0", "--n_disc=0: 0 is not a positive integer"),
     ("--eta=-0.5", "--eta=-0.5: must be >= 0"),
-    ("--mode=train", "--mode=train needs --run_dir"),
+    ("--mode=train", "--mode=train and --mode=eval need --run_dir"),
     ("--discriminator=nk_mlp", "--mode=constants needs --discriminator=conv7 or mlp"),
 ])
 def test_bad_flag_is_one_clear_line(flag, fragment):

@@ -3,7 +3,7 @@ line can refuse a bad flag in a fraction of a second, before TensorFlow loads.""
 
 import dataclasses
 
-MODES = ("constants", "train")
+MODES = ("constants", "train", "eval", "train_classifier")
 INPUT_RANK = {"conv7": 3, "mlp": 1}
 SN_NORMS = ("exact", "kernel")
 # The activations tfsmooth.layers registers at import (tests check the two lists agree).
@@ -56,6 +56,22 @@ class GANConfig:
   seed: int = 0
 
 
+FEATURES = ("classifier", "inception")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+  """What to measure on generator samples (``tfsmooth.evaluate``)."""
+
+  features: str = "classifier"
+  inception_module: str = ""  # local SavedModel dir or a TF-Hub handle already in the cache
+  num_samples: int = 10000
+  repeats: int = 1
+  classifier_seed: int = 0
+  classifier_cache: str = ""
+  train_classifier_if_missing: bool = True
+
+
 DATASETS_HELP = "mog_ring, mog_grid, uniform1d, mnist, fashion_mnist, stacked_mnist, tfds:NAME"
 GENERATORS = ("particle", "mlp", "dcgan")
 DISCRIMINATORS = ("conv7", "mlp", "nk_mlp", "dcgan")
@@ -103,4 +119,8 @@ class TrainConfig:
   checkpoint_every: int = 200
   keep_checkpoints: int = 3
   resume: bool = False
+  # Evaluation (FID/KID or mode metrics) at the end and every eval_every steps (0: end only).
+  eval_at_end: bool = True
+  eval_every: int = 0
+  evaluation: EvalConfig = EvalConfig()
   seed: int = 0

@@ -110,6 +110,28 @@ flags.DEFINE_integer("log_every", 10, "train: TensorBoard scalars every N steps.
 flags.DEFINE_integer("sample_every", 200, "train: sample grid every N steps.", lower_bound=1)
 flags.DEFINE_integer("checkpoint_every", 200, "train: checkpoint every N steps.", lower_bound=1)
 flags.DEFINE_integer("keep_checkpoints", 3, "train: checkpoints kept.", lower_bound=1)
+# Evaluation (--mode=eval, and training runs at the end / every --eval_every steps).
+flags.DEFINE_enum("features", "classifier", config.FEATURES,
+                  "Features for FID/KID: classifier (a small conv net tfsmooth trains on the "
+                  "dataset, cached; offline default) or inception (TF-GAN's Inception pool_3 "
+                  "from --inception_module).")
+flags.DEFINE_string("inception_module", "", "A local SavedModel directory of TF-GAN's Inception "
+                    "module, or a TF-Hub handle already in the TF-Hub cache (default handle: "
+                    "TF-GAN's INCEPTION_TFHUB). Nothing is downloaded.")
+flags.DEFINE_integer("eval_samples", 10000, "Samples per FID/KID draw (capped at the size of the "
+                     "real test split).", lower_bound=2)
+flags.DEFINE_integer("eval_repeats", 1, "Independent sample draws; mean and std are reported.",
+                     lower_bound=1)
+flags.DEFINE_integer("classifier_seed", 0, "Seed of the feature classifier "
+                     "(--mode=train_classifier trains it; eval loads it from the cache).")
+flags.DEFINE_string("classifier_cache", "", "Classifier cache directory (default "
+                    "$TFSMOOTH_CACHE or ~/.cache/tfsmooth/classifiers).")
+flags.DEFINE_boolean("train_classifier_if_missing", True, "train/eval: train and cache the "
+                     "feature classifier if it is not cached yet (a few minutes).")
+flags.DEFINE_boolean("eval_at_end", True, "train: evaluate the final generator (FID/KID or mode "
+                     "coverage) into manifest.json and metrics.json.")
+flags.DEFINE_integer("eval_every", 0, "train: also evaluate every N steps into TensorBoard "
+                     "(0 = only at the end).", lower_bound=0)
 flags.DEFINE_boolean("resume", False, "train: continue the run in --run_dir from its latest "
                      "checkpoint (flags other than --steps must match).")
 
@@ -151,9 +173,10 @@ for _name in ("d_beta1", "d_beta2", "g_beta1", "g_beta2"):
   flags.register_validator(_name, lambda v: 0 <= v < 1, message="must be in [0, 1)")
 
 
-@flags.multi_flags_validator(["mode", "run_dir"], message="--mode=train needs --run_dir")
+@flags.multi_flags_validator(["mode", "run_dir"],
+                             message="--mode=train and --mode=eval need --run_dir")
 def _check_run_dir(values):
-  return values["mode"] != "train" or bool(values["run_dir"])
+  return values["mode"] not in ("train", "eval") or bool(values["run_dir"])
 
 
 @flags.multi_flags_validator(
@@ -233,4 +256,14 @@ def train_config() -> config.TrainConfig:
       g_lr_ratio=FLAGS.g_lr_ratio, g_beta1=FLAGS.g_beta1, g_beta2=FLAGS.g_beta2,
       log_every=FLAGS.log_every, sample_every=FLAGS.sample_every,
       checkpoint_every=FLAGS.checkpoint_every, keep_checkpoints=FLAGS.keep_checkpoints,
-      resume=FLAGS.resume, seed=FLAGS.seed)
+      resume=FLAGS.resume, seed=FLAGS.seed, eval_at_end=FLAGS.eval_at_end,
+      eval_every=FLAGS.eval_every, evaluation=eval_config())
+
+
+def eval_config() -> config.EvalConfig:
+  """The evaluation flags as the frozen config ``tfsmooth.evaluate`` takes."""
+  return config.EvalConfig(
+      features=FLAGS.features, inception_module=FLAGS.inception_module,
+      num_samples=FLAGS.eval_samples, repeats=FLAGS.eval_repeats,
+      classifier_seed=FLAGS.classifier_seed, classifier_cache=FLAGS.classifier_cache,
+      train_classifier_if_missing=FLAGS.train_classifier_if_missing)

@@ -55,9 +55,48 @@ def main(argv):
     except (ValueError, train.RunError) as error:  # DatasetUnavailableError is a ValueError
       _fail(str(error), 2)
     try:
-      train.train(config)
+      manifest = train.train(config)
     except train.RunError as error:
       _fail(str(error), 1)
+    if "metrics" in manifest:
+      print(_metrics_line(manifest["metrics"]))
+  elif flags.mode == "eval":
+    from tfsmooth import evaluate  # pylint: disable=g-import-not-at-top
+    try:
+      result = evaluate.evaluate_run(flags.run_dir, tfs_flags.eval_config())
+    except (OSError, ValueError) as error:
+      _fail(str(error), 2)
+    print(_metrics_line(result))
+    print(f"wrote {flags.run_dir}/metrics.json")
+  elif flags.mode == "train_classifier":
+    from tfsmooth import classifier  # pylint: disable=g-import-not-at-top
+    try:
+      classifier.model_dataset(flags.dataset)  # a dataset without a classifier: one line
+      info = classifier.train_classifier(flags.dataset, seed=flags.classifier_seed,
+                                         cache_dir=flags.classifier_cache or None,
+                                         data_dir=flags.data_dir or None, verbose=1)
+    except ValueError as error:
+      _fail(str(error), 2)
+    print(info)
+
+
+def _metrics_line(result: dict) -> str:
+  """One summary line of an evaluation."""
+  if "fid_mean" in result:
+    line = (f"FID {result['fid_mean']:.4g} +- {result['fid_std']:.2g}, KID "
+            f"{result['kid_mean']:.4g} +- {result['kid_std']:.2g} ({result['features']}, "
+            f"{result['num_samples']} samples x {result['repeats']})")
+    if "stacked_mnist" in result:
+      modes = result["stacked_mnist"]
+      line += (f"; stacked MNIST: {modes['modes_covered']}/1000 modes, KL(q||uniform) "
+               f"{modes['kl_generated_to_uniform']:.3g}")
+    return line
+  if "modes_covered_mean" in result:
+    return (f"modes covered {result['modes_covered_mean']:.3g} of {result['num_modes']} (min "
+            f"{result['modes_covered_min']}), high-quality samples "
+            f"{100 * result['high_quality_fraction_mean']:.1f}% ({result['num_samples']} "
+            f"samples x {result['repeats']})")
+  return "no metrics apply to this dataset"
 
 
 def run():

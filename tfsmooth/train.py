@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsmooth import data
+from tfsmooth import evaluate
 from tfsmooth import gan
 from tfsmooth import layers as tfs_layers
 from tfsmooth import metrics
@@ -177,8 +178,9 @@ class RunMonitor(keras.callbacks.Callback):
   """
 
   def __init__(self, config: TrainConfig, run: RunDirectory, manager, provider,
-               extra_scalars: dict):
+               extra_scalars: dict, evaluator=None):
     super().__init__()
+    self.evaluator = evaluator  # fn(sample_fn) -> metrics dict, or None
     self.config = config
     self.run = run
     self.manager = manager
@@ -211,6 +213,14 @@ class RunMonitor(keras.callbacks.Callback):
     if step % self.config.checkpoint_every == 0 or step == self.config.steps:
       self.manager.save(checkpoint_number=step)
       self.last_checkpoint_step = step
+    if self.evaluator and self.config.eval_every and step % self.config.eval_every == 0:
+      result = self.evaluator(self.sample_numpy)
+      with self.writer.as_default(step=step):
+        for name, value in evaluate.scalars(result).items():
+          tf.summary.scalar(f"eval/{name}", value)
+
+  def sample_numpy(self, num, seed):
+    return self.model.sample(num, seed).numpy()
 
   def write_samples(self, step: int) -> None:
     samples = self.model.sample(SAMPLE_GRID if self.provider.is_image else 2000,
@@ -275,9 +285,22 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
   check_run_directory(config)
   options = {"data_dir": config.data_dir} if config.data_dir else {}
   provider = data.get_provider(config.dataset, seed=config.seed, **options)
+  evaluator, extractor = None, None
+  if config.eval_at_end or config.eval_every:
+    try:  # load (or train) the feature extractor now: a missing one fails before training
+      extractor = (evaluate.feature_extractor(config.evaluation, config.dataset, config.data_dir)
+                   if provider.is_image else None)
+    except ValueError as error:
+      raise RunError(str(error)) from None
+
+    def evaluator(sample_fn):
+      return evaluate.evaluate_generator(sample_fn, config.dataset, config.evaluation,
+                                         config.data_dir, extractor)
+
+  # Seeded after the extractor: training a missing classifier draws random numbers too, and the
+  # run must not depend on whether the classifier was cached.
   keras.utils.set_random_seed(config.seed)
   tf.config.experimental.enable_op_determinism()
-
   sample_shape = tuple(provider.shape)
   discriminator = build_discriminator(config, sample_shape)
   tfs_layers.converge_spectral_norms(discriminator)
@@ -318,7 +341,7 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
             f"; steps {start_step} -> {config.steps}")
 
   extra = {"gamma_ratio": config.g_lr_ratio} if constants else {}
-  monitor = RunMonitor(config, run, manager, provider, extra)
+  monitor = RunMonitor(config, run, manager, provider, extra, evaluator)
   started = time.time()
   if start_step < config.steps:
     dataset = provider.dataset(config.batch_size, start_step=start_step,
@@ -350,6 +373,10 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
   if monitor.coverage:
     manifest["mode_coverage"] = dataclasses.asdict(monitor.coverage)
   run.write_manifest(manifest)
+  if config.eval_at_end and evaluator:
+    _progress("evaluating the final generator")
+    manifest["metrics"] = evaluate.evaluate_run(run.path, config.evaluation, extractor)
+    run.write_manifest(manifest)
   _progress(f"done: {config.steps - start_step} steps in {elapsed:.0f} s; run directory "
             f"{config.run_dir}")
   return manifest

@@ -1,0 +1,117 @@
+"""Evaluation of a generator: FID/KID on named features for image datasets (TF-GAN's functions),
+mode coverage for mixtures of Gaussians, modes and KL for stacked MNIST.
+
+``python -m tfsmooth.main --mode=eval --run_dir=DIR`` evaluates a finished run's exported
+generator and writes ``DIR/metrics.json`` and TensorBoard scalars under ``DIR/eval``; training
+runs call the same ``evaluate_generator`` at the end and every ``--eval_every`` steps.
+"""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from tfsmooth import classifier as tfs_classifier
+from tfsmooth import data
+from tfsmooth import metrics
+from tfsmooth.config import EvalConfig
+
+MOG_SAMPLES = 2000  # the mode-coverage definition (docs/training.md) uses 2,000 samples
+STACKED_MNIST_SAMPLES = 26000  # the usual stacked-MNIST protocol (Metz et al. 2017)
+
+
+def _classifier(config: EvalConfig, dataset: str, data_dir: str = ""):
+  return tfs_classifier.load_classifier(
+      dataset, seed=config.classifier_seed, cache_dir=config.classifier_cache or None,
+      train_if_missing=config.train_classifier_if_missing, data_dir=data_dir or None)
+
+
+def feature_extractor(config: EvalConfig, dataset: str,
+                      data_dir: str = "") -> metrics.FeatureExtractor:
+  """The extractor ``config.features`` names; raises a one-line ``ValueError`` if unavailable."""
+  if config.features == "inception":
+    return metrics.inception_extractor(config.inception_module)
+  model = _classifier(config, dataset, data_dir)
+  return metrics.FeatureExtractor(f"classifier:{dataset}_seed{config.classifier_seed}",
+                                  model.features)
+
+
+def reference_provider(provider, dataset: str, data_dir: str = ""):
+  """The real samples generator samples are compared with: the test split where there is one
+  (so the reference set is not the training data), the training provider otherwise."""
+  if dataset in data.FILE_DATASETS or dataset.startswith(data.TFDS_PREFIX):
+    options = {"split": "test", **({"data_dir": data_dir} if data_dir else {})}
+    return data.get_provider(dataset, **options)
+  return provider
+
+
+def evaluate_generator(sample_fn, dataset: str, config: EvalConfig, data_dir: str = "",
+                       extractor: metrics.FeatureExtractor | None = None) -> dict:
+  """Every metric that applies to ``dataset`` for generator samples ``sample_fn(num, seed)``."""
+  options = {"data_dir": data_dir} if data_dir else {}
+  provider = data.get_provider(dataset, **options)
+  if not provider.is_image:
+    if not hasattr(provider, "centers"):
+      return {}
+    coverages = [metrics.mixture_mode_coverage(sample_fn(MOG_SAMPLES, seed), provider.centers,
+                                               provider.std)
+                 for seed in range(config.repeats)]
+    modes = [c.modes_covered for c in coverages]
+    quality = [c.high_quality_fraction for c in coverages]
+    return {"num_samples": MOG_SAMPLES, "repeats": config.repeats,
+            "modes_covered_mean": float(np.mean(modes)), "modes_covered_min": int(min(modes)),
+            "modes_covered": modes, "high_quality_fraction_mean": float(np.mean(quality)),
+            "high_quality_fraction": quality, "num_modes": coverages[0].num_modes}
+  extractor = extractor or feature_extractor(config, dataset, data_dir)
+  reference = reference_provider(provider, dataset, data_dir)
+  num_samples = min(config.num_samples, reference.num_examples or config.num_samples)
+  result = metrics.sample_quality(lambda num, seed: reference.sample(num, seed=seed), sample_fn,
+                                  extractor, num_samples=num_samples, repeats=config.repeats)
+  if dataset == "stacked_mnist":
+    digits = _classifier(config, "mnist", data_dir)
+    modes = tfs_classifier.stacked_mnist_modes(sample_fn(STACKED_MNIST_SAMPLES, 0), digits)
+    result["stacked_mnist"] = metrics.stacked_mnist_mode_metrics(modes)
+  return result
+
+
+def scalars(result: dict) -> dict:
+  """The numbers of ``result`` worth a TensorBoard scalar, with flat names."""
+  names = ("fid_mean", "fid_std", "kid_mean", "kid_std", "modes_covered_mean",
+           "high_quality_fraction_mean")
+  flat = {name: result[name] for name in names if name in result}
+  for name, value in result.get("stacked_mnist", {}).items():
+    if isinstance(value, (int, float)) and np.isfinite(value):
+      flat[f"stacked_mnist_{name}"] = value
+  return flat
+
+
+def evaluate_run(run_dir: str, config: EvalConfig,
+                 extractor: metrics.FeatureExtractor | None = None) -> dict:
+  """Evaluates the exported generator of the run in ``run_dir``; writes ``metrics.json`` and
+  TensorBoard scalars (at the run's final step) under ``run_dir/eval``."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(run_dir, "manifest.json"), encoding="utf-8") as f:
+    manifest = json.load(f)
+  export = os.path.join(run_dir, "export", "generator")
+  if manifest.get("status") != "completed" or not os.path.isdir(export):
+    raise ValueError(f"--run_dir={run_dir}: no exported generator (run status "
+                     f"'{manifest.get('status')}'); finish or --resume the run first")
+  run_config = manifest["config"]
+  sampler = tf.saved_model.load(export)
+
+  def sample_fn(num, seed):
+    return sampler.sample(tf.constant(num, tf.int32), tf.constant(seed, tf.int64)).numpy()
+
+  result = evaluate_generator(sample_fn, run_config["dataset"], config,
+                              run_config.get("data_dir", ""), extractor)
+  result["step"] = manifest.get("final_step")
+  result["eval_config"] = dataclasses.asdict(config)
+  with open(os.path.join(run_dir, "metrics.json"), "w", encoding="utf-8") as f:
+    json.dump(result, f, indent=2, default=str)
+  writer = tf.summary.create_file_writer(os.path.join(run_dir, "eval"))
+  with writer.as_default(step=int(result["step"] or 0)):
+    for name, value in scalars(result).items():
+      tf.summary.scalar(name, value)
+  writer.flush()
+  return result
