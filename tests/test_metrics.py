@@ -1,7 +1,6 @@
 """tfsmooth.metrics: TF-GAN FID/KID against references, feature extractors, mode metrics."""
 
 import math
-import os
 
 import numpy as np
 import pytest

@@ -1,7 +1,6 @@
 """Training runs end to end: run directory, determinism, exact resume, SavedModel round trip,
 divergence guard, and mode coverage on the mixture of Gaussians."""
 
-import dataclasses
 import json
 import os
 import subprocess

@@ -9,7 +9,6 @@ import tensorflow as tf
 
 from tfsmooth import layers as tfs_layers
 from tfsmooth import networks
-from tfsmooth import theory
 from tfsmooth import verify
 
 SMOOTH = ("elu", "softplus", "tanh", "sigmoid")

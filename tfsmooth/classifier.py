@@ -43,12 +43,10 @@ renamed when complete, so a cache never holds half a classifier.
 import dataclasses
 import datetime
 import functools
-import importlib.metadata
 import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,6 +56,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfsmooth import data
+from tfsmooth import provenance
 
 # Default epochs per dataset: few, but clearing the accuracy targets (MNIST >= 98%, Fashion-MNIST
 # >= 88%) with a margin. Measured for seeds 0, 1, 2 on the 2-core development machine: MNIST
@@ -203,24 +202,6 @@ class ClassifierInfo:
             f"{self.path}")
 
 
-def _provenance() -> dict:
-  """Versions and the git commit, for info.json."""
-  commit = "unknown"
-  try:
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                            cwd=os.path.dirname(os.path.abspath(__file__)),
-                            check=True).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    pass
-  try:
-    version = importlib.metadata.version("tfsmooth")
-  except importlib.metadata.PackageNotFoundError:
-    version = "unknown"
-  return {"tfsmooth_version": version, "tfsmooth_commit": commit,
-          "tensorflow": tf.__version__, "keras": keras.__version__,
-          "python": sys.version.split()[0]}
-
-
 def _save(model: keras.Model, info: dict, directory: str) -> None:
   """Writes the model and info.json under a temporary name, then renames it into place."""
   parent = os.path.dirname(os.path.abspath(directory))
@@ -314,7 +295,7 @@ def train_classifier(dataset: str, seed: int = 0, cache_dir: str | None = None,
       learning_rate=LEARNING_RATE, learning_rate_schedule="cosine decay to 0",
       model_file=MODEL_FILE,
       created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-      **_provenance())
+      **provenance.versions())
   _save(model, record, directory)
   return info
 

@@ -13,11 +13,10 @@ Layout of a run directory::
 
 import dataclasses
 import datetime
+import functools
 import json
 import math
 import os
-import platform
-import subprocess
 import sys
 import time
 
@@ -31,6 +30,7 @@ from tfsmooth import gan
 from tfsmooth import layers as tfs_layers
 from tfsmooth import metrics
 from tfsmooth import networks
+from tfsmooth import provenance
 from tfsmooth import theory
 from tfsmooth.config import TrainConfig
 
@@ -90,19 +90,6 @@ def generator_learning_rate(config: TrainConfig, discriminator) -> tuple[float, 
              "A": constants.generator_a, "B": constants.generator_b, "L": constants.smoothness,
              "gamma_star": constants.gamma_star, "g_lr_ratio": config.g_lr_ratio}
   return config.g_lr_ratio * constants.gamma_star, summary
-
-
-def versions() -> dict:
-  commit = "unknown"
-  try:
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                            cwd=os.path.dirname(os.path.abspath(__file__)),
-                            check=True).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    pass
-  return {"python": sys.version.split()[0], "tensorflow": tf.__version__,
-          "keras": keras.__version__, "numpy": np.__version__, "platform": platform.platform(),
-          "tfsmooth_commit": commit}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,10 +279,9 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
                    if provider.is_image else None)
     except ValueError as error:
       raise RunError(str(error)) from None
-
-    def evaluator(sample_fn):
-      return evaluate.evaluate_generator(sample_fn, config.dataset, config.evaluation,
-                                         config.data_dir, extractor)
+    evaluator = functools.partial(evaluate.evaluate_generator, dataset=config.dataset,
+                                  config=config.evaluation, data_dir=config.data_dir,
+                                  extractor=extractor)
 
   # Seeded after the extractor: training a missing classifier draws random numbers too, and the
   # run must not depend on whether the classifier was cached.
@@ -325,7 +311,7 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
     manifest = run.read_manifest()
     manifest["resumed"] = manifest.get("resumed", []) + [int(model.step.numpy())]
   else:
-    manifest = {"config": dataclasses.asdict(config), "versions": versions(),
+    manifest = {"config": dataclasses.asdict(config), "versions": provenance.versions(),
                 "started": datetime.datetime.now().isoformat(timespec="seconds")}
   start_step = int(model.step.numpy())
   if not config.resume:
