@@ -47,7 +47,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import tempfile
 import time
 
@@ -55,6 +54,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfsmooth import console
 from tfsmooth import data
 from tfsmooth import provenance
 
@@ -277,9 +277,9 @@ def train_classifier(dataset: str, seed: int = 0, cache_dir: str | None = None,
     history = model.fit(_epoch_batches(images, labels, int(seed), epoch, BATCH_SIZE),
                         shuffle=False, verbose=0)
     if verbose:
-      _progress(f"{name} classifier epoch {epoch + 1}/{epochs}: loss "
-                f"{history.history['loss'][-1]:.4f}, train accuracy "
-                f"{history.history['accuracy'][-1]:.4f}")
+      console.progress(f"{name} classifier epoch {epoch + 1}/{epochs}: loss "
+                       f"{history.history['loss'][-1]:.4f}, train accuracy "
+                       f"{history.history['accuracy'][-1]:.4f}")
   train_seconds = time.perf_counter() - start
 
   classifier = Classifier(model, {"dataset": name, "seed": int(seed)})
@@ -299,9 +299,6 @@ def train_classifier(dataset: str, seed: int = 0, cache_dir: str | None = None,
   _save(model, record, directory)
   return info
 
-
-def _progress(message: str) -> None:
-  print(f"[tfsmooth] {message}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------

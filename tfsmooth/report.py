@@ -4,10 +4,10 @@
 import dataclasses
 import json
 import math
-import sys
 
 import keras
 
+from tfsmooth import console
 from tfsmooth import layers as tfs_layers
 from tfsmooth.config import ConstantsConfig
 from tfsmooth import networks
@@ -22,15 +22,12 @@ def build_discriminator(config: ConstantsConfig) -> keras.Sequential:
                                     config.activation, config.alpha)
 
 
-def _progress(message):
-  print(f"[tfsmooth] {message}", file=sys.stderr, flush=True)
-
 
 def run_constants(config: ConstantsConfig) -> dict:
   """Builds the discriminator of ``config`` and returns every constant as a JSON-able dict."""
   keras.utils.set_random_seed(config.seed)
   discriminator = build_discriminator(config)
-  _progress(f"built {discriminator.name}: {discriminator.count_params():,} parameters")
+  console.progress(f"built {discriminator.name}: {discriminator.count_params():,} parameters")
   if config.converge_spectral_norms:
     tfs_layers.converge_spectral_norms(discriminator)
   particle = config.generator_a is None
@@ -50,8 +47,8 @@ def run_constants(config: ConstantsConfig) -> dict:
       "conv_norms": [dataclasses.asdict(row) for row in verify.conv_norms(discriminator)],
   }
   if config.verify:
-    _progress(f"verifying: gradient ascent and Hessian power iteration from "
-              f"{config.verify_starts} starts, {config.verify_steps} steps")
+    console.progress(f"verifying: gradient ascent and Hessian power iteration from "
+                     f"{config.verify_starts} starts, {config.verify_steps} steps")
     check = verify.verify_model(discriminator, num_starts=config.verify_starts,
                                 steps=config.verify_steps, seed=config.seed)
     result["verification"] = dataclasses.asdict(check) | {"holds": check.holds}

@@ -17,13 +17,13 @@ import functools
 import json
 import math
 import os
-import sys
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfsmooth import console
 from tfsmooth import data
 from tfsmooth import evaluate
 from tfsmooth import gan
@@ -249,9 +249,6 @@ class RunMonitor(keras.callbacks.Callback):
 # The run
 
 
-def _progress(message):
-  print(f"[tfsmooth] {message}", file=sys.stderr, flush=True)
-
 
 def _save_interrupted(model, manager, run, manifest, elapsed):
   """Ctrl-C: keep what was trained (if it is finite) and say how to continue."""
@@ -320,11 +317,12 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
                   parameters={"generator": generator.count_params(),
                               "discriminator": discriminator.count_params()})
   run.write_manifest(manifest)
-  _progress(f"run {config.run_dir}: {config.dataset} {sample_shape}, "
-            f"{generator.name} ({generator.count_params():,} parameters) vs "
-            f"{discriminator.name} ({discriminator.count_params():,}), loss {config.gan.loss}, "
-            f"g_lr {g_lr:.6g}" + (f" = {config.g_lr_ratio} gamma*" if constants else "") +
-            f"; steps {start_step} -> {config.steps}")
+  console.progress(
+      f"run {config.run_dir}: {config.dataset} {sample_shape}, {generator.name} "
+      f"({generator.count_params():,} parameters) vs {discriminator.name} "
+      f"({discriminator.count_params():,}), loss {config.gan.loss}, g_lr {g_lr:.6g}" +
+      (f" = {config.g_lr_ratio} gamma*" if constants else "") +
+      f"; steps {start_step} -> {config.steps}")
 
   extra = {"gamma_ratio": config.g_lr_ratio} if constants else {}
   monitor = RunMonitor(config, run, manager, provider, extra, evaluator)
@@ -360,9 +358,9 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
     manifest["mode_coverage"] = dataclasses.asdict(monitor.coverage)
   run.write_manifest(manifest)
   if config.eval_at_end and evaluator:
-    _progress("evaluating the final generator")
+    console.progress("evaluating the final generator")
     manifest["metrics"] = evaluate.evaluate_run(run.path, config.evaluation, extractor)
     run.write_manifest(manifest)
-  _progress(f"done: {config.steps - start_step} steps in {elapsed:.0f} s; run directory "
-            f"{config.run_dir}")
+  console.progress(f"done: {config.steps - start_step} steps in {elapsed:.0f} s; run directory "
+                   f"{config.run_dir}")
   return manifest
