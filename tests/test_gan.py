@@ -205,3 +205,99 @@ def test_mmd_loss_trains_no_discriminator():
     np.testing.assert_array_equal(old, new.numpy())
   assert float(metrics["g_loss"]) > 0
   assert int(model.d_optimizer.iterations) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Unrolled GAN (Metz et al. 2017), the Nagarajan-Kolter baseline
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda: keras.optimizers.Adam(learning_rate=0.01, beta_1=0.5),
+    lambda: keras.optimizers.SGD(learning_rate=0.05)])
+def test_differentiable_optimizer_rule_matches_keras_apply(make_optimizer):
+  keras.utils.set_random_seed(1)
+  model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.Dense(1)])
+  variables = model.trainable_variables
+  optimizer = make_optimizer()
+  rng = np.random.default_rng(0)
+
+  def draw():
+    return [tf.constant(rng.normal(size=v.shape), tf.float32) for v in variables]
+  for _ in range(3):  # a state with non-zero moments and step count
+    optimizer.apply(draw(), variables)
+  rule = gan.DifferentiableOptimizerRule(optimizer, variables)
+  params, state = [tf.identity(v) for v in variables], rule.initial_state
+  for k in range(2):
+    gradients = draw()
+    params, state = rule.step(params, gradients, state, k)
+    optimizer.apply(gradients, variables)
+    for expected, got in zip(variables, params):
+      np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_unrolled_generator_gradient_equals_analytic_toy_gradient():
+  """WGAN toy with SGD(h) unrolled K steps: dV/dw = E x^2 - a^2 E z^2 does not depend on w, so
+  w_K = w + K h (E x^2 - a^2 E z^2), the generator loss is -w_K a^2 E z^2 and
+  d/da = -2 a E z^2 w_K + 2 a^3 K h (E z^2)^2."""
+  rng = np.random.default_rng(3)
+  x, z = rng.uniform(-1, 1, (16, 1)), rng.uniform(-1, 1, (16, 1))
+  w, a, h, k = 0.3, 0.7, 0.2, 5
+  generator, discriminator = _toy_models(w, a)
+  model = gan.SmoothGAN(generator, discriminator,
+                        GANConfig(loss="wgan", penalty="none", unroll_steps=k), noise_dim=1)
+  model.compile(d_optimizer=_sgd(h), g_optimizer=_sgd(0.1))
+  gradients, _ = model.generator_gradients(tf.constant(x, tf.float32), tf.constant(z, tf.float32))
+  ex2, ez2 = np.mean(x**2), np.mean(z**2)
+  w_k = w + k * h * (ex2 - a**2 * ez2)
+  expected = -2 * a * ez2 * w_k + 2 * a**3 * k * h * ez2**2
+  assert float(gradients[0][0, 0]) == pytest.approx(expected, rel=1e-5)
+  assert float(discriminator.layers[-1].kernel[0, 0]) == pytest.approx(w)  # D itself untouched
+
+
+def test_unrolled_adam_gradient_equals_finite_difference():
+  """Minimax toy in float64 with Adam unrolled 4 steps: autodiff through the unroll equals a
+  central difference of the unrolled generator loss in a."""
+  from tfsmooth import nk_toy  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(4)
+  x = tf.constant(rng.uniform(-1, 1, (32, 1)))
+  z = tf.constant(rng.uniform(-1, 1, (32, 1)))
+  generator, discriminator = nk_toy.toy_models(0.3, 0.7)
+  model = gan.SmoothGAN(generator, discriminator,
+                        GANConfig(loss="minimax", penalty="none", unroll_steps=4), noise_dim=1)
+  model.compile(d_optimizer=keras.optimizers.Adam(0.05, beta_1=0.5), g_optimizer=_sgd(0.1))
+  model.d_optimizer.apply([tf.constant([[0.2]], tf.float64)], discriminator.trainable_variables)
+  gradients, metrics = model.generator_gradients(x, z)
+  kernel = generator.layers[-1].kernel
+
+  def unrolled_loss(a):
+    kernel.assign([[a]])
+    fake = generator(z)
+    return float(losses.generator_loss("minimax",
+                                       model.unrolled_discriminator_outputs(x, fake)))
+  a0, step = float(kernel[0, 0]), 1e-6
+  difference = (unrolled_loss(a0 + step) - unrolled_loss(a0 - step)) / (2 * step)
+  assert float(gradients[0][0, 0]) == pytest.approx(difference, rel=1e-6)
+  assert float(metrics["g_loss"]) == pytest.approx(unrolled_loss(a0), rel=1e-12)
+
+
+def test_unrolling_changes_the_generator_step_only():
+  """Alternating step with and without unrolling from the same state and seed: the
+  discriminator and its optimiser end identical (the unroll is a side-effect-free lookahead),
+  the generator does not."""
+  def one_step(unroll_steps):
+    keras.utils.set_random_seed(7)
+    generator = networks.mlp_generator(4, 2, (8,))
+    discriminator = networks.nk_mlp_discriminator(2, (8,))
+    model = gan.SmoothGAN(generator, discriminator,
+                          GANConfig(loss="minimax", penalty="none", n_disc=1,
+                                    unroll_steps=unroll_steps), noise_dim=4)
+    model.compile(d_optimizer=keras.optimizers.Adam(1e-2, beta_1=0.5),
+                  g_optimizer=keras.optimizers.Adam(1e-2, beta_1=0.5))
+    model.train_step(gan.batch_major(tf.random.stateless_normal((1, 16, 2), seed=[1, 2])))
+    return ([v.numpy() for v in discriminator.trainable_variables + model.d_optimizer.variables],
+            [v.numpy() for v in generator.trainable_variables])
+  d_plain, g_plain = one_step(0)
+  d_unrolled, g_unrolled = one_step(3)
+  for plain, unrolled in zip(d_plain, d_unrolled):
+    np.testing.assert_array_equal(plain, unrolled)
+  assert any(not np.array_equal(p, u) for p, u in zip(g_plain, g_unrolled))

@@ -86,11 +86,15 @@ def test_helpfull_lists_the_flags():
     ("--loss=hinge", "--loss=hinge: value should be one of <indicator|minimax|"),
     ("--n_disc=0", "--n_disc=0: 0 is not a positive integer"),
     ("--eta=-0.5", "--eta=-0.5: must be >= 0"),
-    ("--mode=train", "--mode=train and --mode=eval need --run_dir"),
+    ("--mode=train", "--mode=train, eval and nk_toy need --run_dir"),
+    ("--mode=nk_toy", "--mode=train, eval and nk_toy need --run_dir"),
+    ("--unroll_steps=-1", "--unroll_steps=-1:"),
+    ("--unroll_steps=15 --eta=0.5 --penalty=none", "--unroll_steps needs --eta=0"),
+    ("--unroll_steps=15 --penalty=rkhs", "and --penalty=none"),
     ("--discriminator=nk_mlp", "--mode=constants needs --discriminator=conv7 or mlp"),
 ])
 def test_bad_flag_is_one_clear_line(flag, fragment):
-  result = _run(flag)
+  result = _run(*flag.split())
   assert result.returncode == 2
   lines = [line for line in result.stderr.splitlines() if line.strip()]
   assert len(lines) == 1, result.stderr

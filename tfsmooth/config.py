@@ -3,7 +3,7 @@ line can refuse a bad flag in a fraction of a second, before TensorFlow loads.""
 
 import dataclasses
 
-MODES = ("constants", "train", "eval", "train_classifier")
+MODES = ("constants", "train", "eval", "train_classifier", "nk_toy")
 INPUT_RANK = {"conv7": 3, "mlp": 1}
 SN_NORMS = ("exact", "kernel")
 # The activations tfsmooth.layers registers at import (tests check the two lists agree).
@@ -52,6 +52,7 @@ class GANConfig:
   n_disc: int = 2
   update: str = "alternating"
   eta: float = 0.0
+  unroll_steps: int = 0  # unrolled GAN (Metz et al. 2017): G descends V at D after K steps
   particle_batch: int = 0  # particle generator step: 0 = all particles, else a random batch
   seed: int = 0
 

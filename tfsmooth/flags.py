@@ -15,7 +15,10 @@ FLAGS = flags.FLAGS
 flags.DEFINE_enum("mode", "constants", config.MODES,
                   "What to run. constants: build the discriminator and print its Lipschitz and "
                   "smoothness bounds, beta2, L and gamma* (Chu et al. Theorem 1). train: a "
-                  "training run writing --run_dir.")
+                  "training run writing --run_dir. eval: FID/KID or mode coverage of a run. "
+                  "train_classifier: the feature classifier of --dataset. nk_toy: Nagarajan-"
+                  "Kolter's toy system (Figure 3): streamlines and Jacobian eigenvalues into "
+                  "--run_dir.")
 flags.DEFINE_integer("seed", 0, "Random seed (weights, data order, latents, verification).")
 
 # Discriminator.
@@ -96,6 +99,9 @@ flags.DEFINE_enum("update", "alternating", config.UPDATES,
                   "last D step and the G step at the same parameters; Nagarajan-Kolter).")
 flags.DEFINE_float("eta", 0.0, "train: Nagarajan-Kolter generator regulariser eta * "
                    "|grad_{theta_D} V|^2 (0 = off).")
+flags.DEFINE_integer("unroll_steps", 0, "train: unrolled GAN (Metz et al. 2017), the baseline "
+                     "of Nagarajan-Kolter: the generator descends V at the discriminator after "
+                     "K differentiable optimiser steps on its batch (0 = off).", lower_bound=0)
 flags.DEFINE_enum("d_optimizer", "adam", config.OPTIMIZERS, "train: discriminator optimiser.")
 flags.DEFINE_float("d_lr", 1e-4, "train: discriminator learning rate.")
 flags.DEFINE_float("d_beta1", 0.5, "train: discriminator Adam beta_1.")
@@ -174,9 +180,9 @@ for _name in ("d_beta1", "d_beta2", "g_beta1", "g_beta2"):
 
 
 @flags.multi_flags_validator(["mode", "run_dir"],
-                             message="--mode=train and --mode=eval need --run_dir")
+                             message="--mode=train, eval and nk_toy need --run_dir")
 def _check_run_dir(values):
-  return values["mode"] not in ("train", "eval") or bool(values["run_dir"])
+  return values["mode"] not in ("train", "eval", "nk_toy") or bool(values["run_dir"])
 
 
 @flags.multi_flags_validator(
@@ -223,6 +229,15 @@ def _check_generator(values):
   return (values["generator_a"] is None) == (values["generator_b"] is None)
 
 
+@flags.multi_flags_validator(
+    ["unroll_steps", "eta", "loss", "penalty"],
+    message="--unroll_steps needs --eta=0 (two different generator objectives), a loss with a "
+    "discriminator (not mmd) and --penalty=none (a penalty would need third derivatives)")
+def _check_unrolling(values):
+  return values["unroll_steps"] == 0 or (values["eta"] == 0 and values["loss"] != "mmd" and
+                                         values["penalty"] == "none")
+
+
 def constants_config() -> config.ConstantsConfig:
   """The parsed flags as the frozen config ``report.run_constants`` takes."""
   return config.ConstantsConfig(
@@ -242,7 +257,7 @@ def train_config() -> config.TrainConfig:
       kernel_sigma=FLAGS.kernel_sigma, output_penalty_weight=FLAGS.output_penalty_weight,
       gradient_penalty_weight=FLAGS.gradient_penalty_weight, gp_weight=FLAGS.gp_weight,
       n_disc=FLAGS.n_disc, update=FLAGS.update, eta=FLAGS.eta,
-      particle_batch=FLAGS.particle_batch, seed=FLAGS.seed)
+      unroll_steps=FLAGS.unroll_steps, particle_batch=FLAGS.particle_batch, seed=FLAGS.seed)
   return config.TrainConfig(
       run_dir=FLAGS.run_dir, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, steps=FLAGS.steps,
       batch_size=FLAGS.batch_size, generator=FLAGS.generator, n_particles=FLAGS.n_particles,

@@ -6,7 +6,10 @@ One call of ``train_step`` is one generator step:
   fresh generator samples, descending ``-V + penalty`` (``tfsmooth.losses``);
 - one generator step descending ``generator_loss`` plus, when ``eta > 0``, Nagarajan and
   Kolter's regulariser ``eta * |grad_{theta_D} V|^2`` (their Section 5; the gradient is w.r.t.
-  all discriminator parameters and the term is applied to the generator only).
+  all discriminator parameters and the term is applied to the generator only), or, with
+  ``unroll_steps = K > 0``, the unrolled GAN of Metz et al. (2017), the baseline Nagarajan and
+  Kolter compare with: the generator descends ``V`` at the discriminator after ``K``
+  differentiable optimiser steps, differentiating through them.
 
 ``update="alternating"`` applies each discriminator step before the generator step sees the
 discriminator. ``update="simultaneous"`` computes the generator gradient and the last
@@ -61,6 +64,48 @@ def batch_major(real_batches):
   ``tf.distribute`` strategy splits the batch axis across replicas, not the n_disc axis."""
   rank = len(real_batches.shape)
   return tf.transpose(real_batches, [1, 0, *range(2, rank)])
+
+
+class DifferentiableOptimizerRule:
+  """The update rule of a Keras ``Adam`` or ``SGD`` (no momentum) as a pure function of tensors,
+  so that steps can be differentiated through (unrolled GANs).
+
+  It starts from the optimiser's current state (moments and step count), as Metz et al. unroll
+  the real optimiser; the arithmetic is Keras's ``update_step``, which a test checks against
+  ``optimizer.apply``.
+  """
+
+  def __init__(self, optimizer, variables):
+    self.optimizer = optimizer
+    self.initial_iterations = tf.identity(optimizer.iterations)
+    # pylint: disable=protected-access
+    if isinstance(optimizer, keras.optimizers.Adam) and not optimizer.amsgrad:
+      # Keras keeps the moments in private lists; the test against apply() guards this.
+      index = [optimizer._get_variable_index(v) for v in variables]
+      self.initial_state = ([tf.identity(optimizer._momentums[i]) for i in index],
+                            [tf.identity(optimizer._velocities[i]) for i in index])
+    elif isinstance(optimizer, keras.optimizers.SGD) and not optimizer.momentum:
+      self.initial_state = ()
+    else:
+      raise ValueError(f"unrolling supports Adam and SGD without momentum, not {optimizer.name}")
+    # pylint: enable=protected-access
+
+  def step(self, params, gradients, state, k: int):
+    """Unrolled step ``k`` (0-based) from ``params``: returns ``(params, state)``."""
+    optimizer = self.optimizer
+    learning_rate = tf.cast(optimizer.learning_rate, params[0].dtype)
+    if not state:
+      return [p - learning_rate * g for p, g in zip(params, gradients)], state
+    momenta, velocities = state
+    t = tf.cast(self.initial_iterations + 1 + k, params[0].dtype)
+    alpha = learning_rate * tf.sqrt(1 - optimizer.beta_2**t) / (1 - optimizer.beta_1**t)
+    momenta = [m + (g - m) * (1 - optimizer.beta_1) for m, g in zip(momenta, gradients)]
+    velocities = [v + (g * g - v) * (1 - optimizer.beta_2) for v, g in zip(velocities, gradients)]
+    # sqrt has an infinite derivative at 0 (a parameter with a zero gradient, e.g. a dead ReLU):
+    # the floor keeps the second derivative finite and changes the value by < 1e-15.
+    params = [p - m * alpha / (tf.sqrt(tf.maximum(v, 1e-30)) + optimizer.epsilon)
+              for p, m, v in zip(params, momenta, velocities)]
+    return params, (momenta, velocities)
 
 
 class SmoothGAN(keras.Model):
@@ -130,8 +175,30 @@ class SmoothGAN(keras.Model):
     terms.update(d_loss=d_loss, value=game_value, d_grad_norm=tf.linalg.global_norm(gradients))
     return gradients, terms
 
+  def unrolled_discriminator_outputs(self, real, fake):
+    """``D_K(fake)`` for the discriminator ``D_K`` after ``unroll_steps`` optimiser steps on
+    ``-V(real, fake)``, as a differentiable function of ``fake`` (Metz et al. 2017, Section 2:
+    the surrogate generator objective; every unrolled step uses this batch)."""
+    config = self.config
+    discriminator = self.discriminator
+    rule = DifferentiableOptimizerRule(self.d_optimizer, discriminator.trainable_variables)
+    params = [tf.identity(v) for v in discriminator.trainable_variables]
+    fixed = [tf.identity(v) for v in discriminator.non_trainable_variables]
+    state = rule.initial_state
+    batch = tf.shape(real)[0]
+    for k in range(config.unroll_steps):
+      with tf.GradientTape() as tape:
+        tape.watch(params)
+        outputs, _ = discriminator.stateless_call(params, fixed, tf.concat([real, fake], 0),
+                                                  training=True)
+        d_loss = -losses.value(config.loss, outputs[:batch], outputs[batch:], replica_mean)
+      params, state = rule.step(params, tape.gradient(d_loss, params), state, k)
+    outputs, _ = discriminator.stateless_call(params, fixed, fake, training=True)
+    return outputs
+
   def generator_gradients(self, real, latent):
-    """Gradient of ``generator_loss + eta |grad_D V|^2`` w.r.t. the generator.
+    """Gradient of ``generator_loss + eta |grad_D V|^2`` w.r.t. the generator (or of
+    ``generator_loss`` at the unrolled discriminator when ``unroll_steps > 0``).
 
     ``g_grad_norm`` is the norm of the gradient of the generator loss alone: Chu et al.'s
     stationarity measure ``|grad_theta J(mu_theta)|`` (Theorem 1 drives it to 0).
@@ -142,14 +209,18 @@ class SmoothGAN(keras.Model):
       fake = self.generator(latent, training=True)
       if config.loss == "mmd":
         g_loss = losses.mmd_loss(real, fake, config.kernel_sigma, config.penalty_lambda)
-        regulariser = tf.constant(0.0)
+        regulariser = tf.zeros_like(g_loss)
+      elif config.unroll_steps:
+        g_loss = losses.generator_loss(
+            config.loss, self.unrolled_discriminator_outputs(real, fake), replica_mean)
+        regulariser = tf.zeros_like(g_loss)
       else:
         with tf.GradientTape() as inner:
           d_real = self.discriminator(real, training=False)
           d_fake = self.discriminator(fake, training=False)
           game_value = losses.value(config.loss, d_real, d_fake, replica_mean)
         g_loss = losses.generator_loss(config.loss, d_fake, replica_mean)
-        regulariser = tf.constant(0.0)
+        regulariser = tf.zeros_like(g_loss)
         if config.eta > 0:
           value_gradients = inner.gradient(game_value, self.discriminator.trainable_variables)
           regulariser = config.eta * losses.squared_global_norm(value_gradients)

@@ -108,5 +108,5 @@ def gradient_penalty(grad_hat, weight, mean=_local_mean):
 
 def squared_global_norm(gradients):
   """``sum_i |g_i|^2`` over a list of gradients (``None`` counts as zero)."""
-  return tf.add_n([tf.reduce_sum(tf.square(g)) for g in gradients if g is not None] +
-                  [tf.constant(0.0)])
+  squares = [tf.reduce_sum(tf.square(g)) for g in gradients if g is not None]
+  return tf.add_n(squares) if squares else tf.constant(0.0)

@@ -78,6 +78,11 @@ def main(argv):
     except ValueError as error:
       _fail(str(error), 2)
     print(info)
+  elif flags.mode == "nk_toy":
+    from tfsmooth import nk_toy  # pylint: disable=g-import-not-at-top
+    nk_toy.run(flags.run_dir)
+    print(f"wrote streamlines_*.png, streamlines.png, eigenvalues.json and eigenvalues.md to "
+          f"{flags.run_dir}")
 
 
 def _metrics_line(result: dict) -> str:

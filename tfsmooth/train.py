@@ -6,6 +6,9 @@ Layout of a run directory::
     manifest.json        config, versions, status (running / completed / diverged), constants
     train/               TensorBoard event files (scalars every --log_every, images)
     samples/step_N.png   generator samples (image grid, or a scatter plot for 2-D data)
+    samples/step_N.npy   2-D data: the samples themselves, and for mixtures of Gaussians
+    samples/mode_coverage.jsonl   modes covered / high-quality fraction at every sample step and
+    samples/over_iterations.png   a row of snapshots over training (Nagarajan-Kolter Figure 4)
     checkpoints/         tf.train.Checkpoint of both networks, both optimisers and the step
     export/generator     SavedModel: sample(num: int32, seed: int64) -> samples
     export/discriminator SavedModel (keras export): serve(x) -> D(x)
@@ -127,9 +130,10 @@ def check_run_directory(config: TrainConfig) -> None:
     if not tf.train.latest_checkpoint(run.checkpoints):
       raise RunError(f"--resume: no checkpoint in {run.checkpoints}")
     previous = run.read_manifest()["config"]
+    # The directory itself may be spelled differently (relative or absolute): not a change.
     changed = sorted(k for k, v in dataclasses.asdict(config).items()
-                     if k not in ("steps", "resume") and json.loads(json.dumps(v, default=str))
-                     != previous.get(k))
+                     if k not in ("run_dir", "steps", "resume")
+                     and json.loads(json.dumps(v, default=str)) != previous.get(k))
     if changed:
       raise RunError(f"--resume: flags differ from the run in {config.run_dir}: "
                      f"{', '.join(changed)}")
@@ -221,11 +225,15 @@ class RunMonitor(keras.callbacks.Callback):
         tf.summary.image("samples", grid[None], step=step)
       else:
         self._scatter(samples, path, step)
+        np.save(path[:-len(".png")] + ".npy", samples)
         if hasattr(self.provider, "centers"):
           self.coverage = metrics.mixture_mode_coverage(samples, self.provider.centers,
                                                         self.provider.std)
           tf.summary.scalar("modes_covered", self.coverage.modes_covered)
           tf.summary.scalar("high_quality_fraction", self.coverage.high_quality_fraction)
+          with open(os.path.join(self.run.samples, "mode_coverage.jsonl"), "a",
+                    encoding="utf-8") as f:
+            f.write(json.dumps({"step": step, **dataclasses.asdict(self.coverage)}) + "\n")
 
   def _scatter(self, samples, path, step):
     import matplotlib  # pylint: disable=g-import-not-at-top
@@ -243,6 +251,45 @@ class RunMonitor(keras.callbacks.Callback):
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
+
+
+def write_snapshot_figure(run: RunDirectory, provider, panels: int = 8) -> str | None:
+  """One row of 2-D sample snapshots at evenly spaced saved steps (the last included), as in
+  Nagarajan and Kolter's Figure 4; returns the PNG path, or None if there are no 2-D samples."""
+  steps = sorted(int(name[len("step_"):-len(".npy")]) for name in os.listdir(run.samples)
+                 if name.startswith("step_") and name.endswith(".npy"))
+  if not steps:
+    return None
+  chosen = sorted({steps[round(i * (len(steps) - 1) / max(panels - 1, 1))]
+                   for i in range(min(panels, len(steps)))})
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  real = provider.sample(2000, seed=0)
+  limit = 1.25 * float(np.max(np.abs(real)))
+  figure, axes = plt.subplots(1, len(chosen), figsize=(2 * len(chosen), 2.3), dpi=100,
+                              squeeze=False)
+  for axis, step in zip(axes[0], chosen):
+    samples = np.load(os.path.join(run.samples, f"step_{step:06d}.npy"))
+    if samples.shape[-1] == 2:
+      axis.scatter(real[:, 0], real[:, 1], s=1, c="tab:blue", alpha=0.2)
+      axis.scatter(samples[:, 0], samples[:, 1], s=1, c="tab:red", alpha=0.4)
+      axis.set_xlim(-limit, limit)
+      axis.set_ylim(-limit, limit)
+    else:
+      axis.hist([real[:, 0], samples[:, 0]], bins=40)
+    title = f"step {step}"
+    if hasattr(provider, "centers"):
+      coverage = metrics.mixture_mode_coverage(samples, provider.centers, provider.std)
+      title += f"\n{coverage.modes_covered}/{coverage.num_modes} modes"
+    axis.set_title(title, fontsize=8)
+    axis.set_xticks([])
+    axis.set_yticks([])
+  figure.tight_layout()
+  path = os.path.join(run.samples, "over_iterations.png")
+  figure.savefig(path)
+  plt.close(figure)
+  return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,6 +403,8 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
                   train_seconds=manifest.get("train_seconds", 0.0) + elapsed)
   if monitor.coverage:
     manifest["mode_coverage"] = dataclasses.asdict(monitor.coverage)
+  if not provider.is_image:
+    write_snapshot_figure(run, provider)
   run.write_manifest(manifest)
   if config.eval_at_end and evaluator:
     console.progress("evaluating the final generator")

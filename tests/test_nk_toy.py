@@ -1,0 +1,102 @@
+"""Nagarajan and Kolter's toy system: the Jacobian tfsmooth gets by autodiff through its own
+gradient code equals the one derived by hand (docs/nagarajan_kolter.md), and its eigenvalues say
+what the paper says."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfsmooth import nk_toy
+
+NUM_POINTS = 2000
+
+
+def analytic_jacobian(loss, eta, m2, m4):
+  """Jacobian of (dw/dt, da/dt) at (w, a) = (0, 1), derived by hand.
+
+  With V = E f(w x^2) + E f(-w a^2 z^2), g = dV/dw, dw/dt = g and
+  da/dt = -dV/da - 2 eta g dg/da; at w = 0, a = 1 (where g = 0):
+  dg/dw = 2 f''(0) m4, dg/da = -2 f'(0) m2, d(-dV/da)/dw = 2 f'(0) m2, d(-dV/da)/da = 0, so
+
+      J = [[2 f''(0) m4,                        -2 f'(0) m2],
+           [2 f'(0) m2 - 2 eta dg/dw dg/da,     -2 eta (dg/da)^2]]
+
+  with f'(0) = 1/2, f''(0) = -1/4 (GAN, f(u) = -log(1 + e^-u)) or 1, 0 (WGAN, f(u) = u), and
+  m2 = E x^2, m4 = E x^4 (1/3 and 1/5 for U(-1, 1)).
+  """
+  f1, f2 = (0.5, -0.25) if loss == "minimax" else (1.0, 0.0)
+  dg_dw, dg_da = 2 * f2 * m4, -2 * f1 * m2
+  return np.array([[dg_dw, dg_da],
+                   [2 * f1 * m2 - 2 * eta * dg_dw * dg_da, -2 * eta * dg_da**2]])
+
+
+def _grid_moments():
+  grid = nk_toy.midpoint_grid(NUM_POINTS)
+  return float(np.mean(grid**2)), float(np.mean(grid**4))
+
+
+@pytest.mark.parametrize("loss", ["minimax", "wgan"])
+@pytest.mark.parametrize("eta", nk_toy.ETAS)
+def test_autodiff_jacobian_equals_analytic_jacobian(loss, eta):
+  system = nk_toy.ToySystem(loss, eta, num_points=NUM_POINTS)
+  jacobian = system.jacobian().numpy()
+  # The grid's own moments: the comparison is exact, not up to quadrature error.
+  np.testing.assert_allclose(jacobian, analytic_jacobian(loss, eta, *_grid_moments()),
+                             rtol=1e-10, atol=1e-12)
+  # And the continuum moments agree to the grid's O(1/n^2).
+  np.testing.assert_allclose(jacobian, analytic_jacobian(loss, eta, 1 / 3, 1 / 5), atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["minimax", "wgan"])
+def test_equilibrium_is_a_fixed_point(loss):
+  system = nk_toy.ToySystem(loss, 0.5)  # held: its tf.functions keep only a weak reference
+  flow = system.field(tf.constant(0.0, tf.float64), tf.constant(1.0, tf.float64)).numpy()
+  np.testing.assert_allclose(flow, 0.0, atol=1e-12)
+
+
+def test_wgan_without_eta_has_purely_imaginary_eigenvalues():
+  system = nk_toy.ToySystem("wgan", 0.0)
+  eigenvalues = np.linalg.eigvals(system.jacobian().numpy())
+  np.testing.assert_allclose(eigenvalues.real, 0.0, atol=1e-12)
+  np.testing.assert_allclose(np.abs(eigenvalues.imag), 2 / 3, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss,eta", [("wgan", 0.25), ("wgan", 0.5), ("wgan", 1.0),
+                                      ("minimax", 0.0), ("minimax", 0.5)])
+def test_eta_or_the_gan_loss_gives_negative_real_parts(loss, eta):
+  system = nk_toy.ToySystem(loss, eta)
+  eigenvalues = np.linalg.eigvals(system.jacobian().numpy())
+  assert np.all(eigenvalues.real < -0.04), eigenvalues
+
+
+def _wgan_orbit_invariant(path):
+  """``H = w^2 - log a + a^2 / 2``: constant along the WGAN flow without eta (dw/dt =
+  m2 (1 - a^2), da/dt = 2 m2 w a), so its orbits around (0, 1) (where H = 1/2) are closed."""
+  w, a = path[:, 0], path[:, 1]
+  return w**2 - np.log(a) + a**2 / 2
+
+
+def test_wgan_gradient_descent_cycles_without_eta_and_converges_with_it():
+  """The trajectories drawn in the streamline panels: with eta = 0 gradient descent never
+  approaches (0, 1) (the flow's orbits are closed; Euler steps spiral slowly outwards); with
+  eta = 0.5 it converges to it."""
+  start = (0.6, 1.5)
+  plain, regularised = nk_toy.ToySystem("wgan", 0.0), nk_toy.ToySystem("wgan", 0.5)
+  cycling = _wgan_orbit_invariant(plain.trajectory(start, steps=300))
+  assert np.all(np.diff(cycling) >= 0)  # H never decreases: no step moves towards (0, 1)
+  converging = regularised.trajectory(start)  # 600 steps: time 30, decay ~ e^(-0.22 * 30)
+  assert np.hypot(converging[-1, 0], converging[-1, 1] - 1) < 0.01
+
+
+def test_run_writes_panels_and_eigenvalues(tmp_path):
+  results = nk_toy.run(str(tmp_path), losses=("wgan",), etas=(0.0, 0.5), grid_size=6)
+  for eta in (0.0, 0.5):
+    assert (tmp_path / f"streamlines_wgan_eta{eta}.png").stat().st_size > 1000
+  assert (tmp_path / "streamlines.png").exists()
+  on_disk = json.loads((tmp_path / "eigenvalues.json").read_text())
+  assert on_disk == json.loads(json.dumps(results))
+  assert on_disk["wgan"]["0.0"]["max_real_part"] == pytest.approx(0.0, abs=1e-12)
+  assert on_disk["wgan"]["0.5"]["max_real_part"] < 0
+  assert "| WGAN | 0.0 |" in (tmp_path / "eigenvalues.md").read_text()
