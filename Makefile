@@ -36,3 +36,12 @@ test-slow: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Bazel, offline (docs/bazel.md): needs `bazel` (Debian's bazel-bootstrap) and .venv.
+.PHONY: bazel-test bazel-constants
+
+bazel-test: $(STAMP)
+	bazel test //...
+
+bazel-constants: $(STAMP)
+	bazel run //tfsmooth:main -- --flagfile=runs/constants_default.flags
