@@ -38,7 +38,7 @@ def test_nk_mog_paper_settings_without_eta_covers_fewer_modes(tmp_path):
 
 @pytest.mark.slow
 def test_stacked_mnist_small_run_covers_most_modes(tmp_path):
-  """The CPU-sized stacked-MNIST run with eta = 0 (~10 min): measured 944 of 1,000 modes on
+  """The CPU-sized stacked-MNIST run with eta = 0 (~5 min): measured 944 of 1,000 modes on
   26,000 samples, KL(q || uniform) 0.70 (docs/nagarajan_kolter.md)."""
   manifest = _train("runs/nk_stacked_mnist_small.flags", tmp_path / "run", "--eta=0")
   modes = manifest["metrics"]["stacked_mnist"]
