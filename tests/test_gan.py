@@ -10,6 +10,7 @@ from tfsmooth import gan
 from tfsmooth import layers as tfs_layers
 from tfsmooth import losses
 from tfsmooth import networks
+from tfsmooth import nk_toy
 from tfsmooth.config import GANConfig
 
 
@@ -85,13 +86,8 @@ def test_mmd_matches_numpy():
 
 
 def _toy_models(w, a):
-  """Nagarajan-Kolter toy: D_w(x) = w x^2, G_a(z) = a z (THEORY.md section 2)."""
-  discriminator = keras.Sequential([keras.Input((1,)), keras.layers.Lambda(tf.square),
-                                    keras.layers.Dense(1, use_bias=False)])
-  discriminator.layers[-1].kernel.assign([[w]])
-  generator = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
-  generator.layers[-1].kernel.assign([[a]])
-  return generator, discriminator
+  """Nagarajan-Kolter toy in float32: D_w(x) = w x^2, G_a(z) = a z (THEORY.md section 2)."""
+  return nk_toy.toy_models(w, a, dtype="float32")
 
 
 def _toy_generator_objective(loss, a, w, x, z, eta):
@@ -257,7 +253,6 @@ def test_unrolled_generator_gradient_equals_analytic_toy_gradient():
 def test_unrolled_adam_gradient_equals_finite_difference():
   """Minimax toy in float64 with Adam unrolled 4 steps: autodiff through the unroll equals a
   central difference of the unrolled generator loss in a."""
-  from tfsmooth import nk_toy  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(4)
   x = tf.constant(rng.uniform(-1, 1, (32, 1)))
   z = tf.constant(rng.uniform(-1, 1, (32, 1)))

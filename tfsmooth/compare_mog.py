@@ -32,6 +32,7 @@ SCHEDULES = {
     "short": ["--steps=8000", "--d_lr=1e-3", "--g_lr=1e-3", "--update=simultaneous",
               "--sample_every=400", "--checkpoint_every=2000", "--log_every=100"],
 }
+METHOD_NAMES = {flagfile: name for name, flagfile in METHODS.items()}
 RUNS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runs")
 
 flags.DEFINE_enum("schedule", "short", list(SCHEDULES), "paper: the flagfiles as they are "
@@ -89,13 +90,12 @@ def summarise(results: dict) -> dict:
 
 
 def markdown_table(summary: dict) -> str:
-  names = {flagfile: name for name, flagfile in METHODS.items()}
   lines = ["| method | modes covered (of 8): mean, min | per seed | high-quality %: mean, min "
            "| per seed | train time per run |",
            "|---|---|---|---|---|---|"]
   for method, row in summary.items():
     lines.append(
-        f"| {names.get(method, method)} (`runs/{method}.flags`) | {row['modes_mean']:.1f}, "
+        f"| {METHOD_NAMES.get(method, method)} (`runs/{method}.flags`) | {row['modes_mean']:.1f}, "
         f"{row['modes_min']} | {', '.join(map(str, row['modes']))} | "
         f"{row['high_quality_mean']:.1f}, {row['high_quality_min']:.1f} | "
         f"{', '.join(f'{q:.1f}' for q in row['high_quality_percent'])} | "
@@ -107,7 +107,6 @@ def plot_coverage(out_dir: str, results: dict) -> str:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-  names = {flagfile: name for name, flagfile in METHODS.items()}
   figure, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 3), dpi=100,
                               sharey=True, squeeze=False)
   for axis, (method, runs) in zip(axes[0], results.items()):
@@ -115,7 +114,7 @@ def plot_coverage(out_dir: str, results: dict) -> str:
       history = coverage_history(run_directory(out_dir, method, int(seed)))
       axis.plot([r["step"] for r in history], [r["modes_covered"] for r in history],
                 marker=".", label=f"seed {seed}")
-    axis.set_title(names.get(method, method), fontsize=9)
+    axis.set_title(METHOD_NAMES.get(method, method), fontsize=9)
     axis.set_xlabel("iteration")
     axis.set_ylim(-0.3, 8.3)
     axis.legend(fontsize=7)

@@ -33,16 +33,16 @@ W_RANGE = (-2.0, 2.0)
 A_RANGE = (-0.5, 2.5)
 
 
-def toy_models(w: float, a: float):
-  """``(G_a, D_w)`` as float64 Keras models: ``G_a(z) = a z`` and ``D_w(x) = w x^2``."""
+def toy_models(w: float, a: float, dtype: str = "float64"):
+  """``(G_a, D_w)`` as Keras models: ``G_a(z) = a z`` and ``D_w(x) = w x^2``."""
   discriminator = keras.Sequential([
-      keras.Input((1,), dtype="float64"),
-      keras.layers.Lambda(tf.square, dtype="float64"),
-      keras.layers.Dense(1, use_bias=False, dtype="float64",
+      keras.Input((1,), dtype=dtype),
+      keras.layers.Lambda(tf.square, dtype=dtype),
+      keras.layers.Dense(1, use_bias=False, dtype=dtype,
                          kernel_initializer=keras.initializers.Constant(w))])
   generator = keras.Sequential([
-      keras.Input((1,), dtype="float64"),
-      keras.layers.Dense(1, use_bias=False, dtype="float64",
+      keras.Input((1,), dtype=dtype),
+      keras.layers.Dense(1, use_bias=False, dtype=dtype,
                          kernel_initializer=keras.initializers.Constant(a))])
   return generator, discriminator
 
