@@ -58,11 +58,18 @@ def test_every_method_flagfile_parses_with_each_schedule():
     assert "--seed=1" in command and "--steps=8000" in command
 
 
-def test_unknown_method_is_one_line(tmp_path):
+@pytest.mark.parametrize("args,line", [
+    (["--methods=nk_mog_nope", "--out_dir={tmp}"],
+     "compare_mog: error: flag --methods: no runs/nk_mog_nope.flags"),
+    (["--seeds=0,x", "--out_dir={tmp}"], "compare_mog: error: flag --seeds=0,x: must be integers"),
+    ([], "compare_mog: error: flag --out_dir=None: Flag --out_dir must have a value other than "
+         "None."),
+])
+def test_bad_input_is_one_line(tmp_path, args, line):
   result = subprocess.run(
-      [sys.executable, "-m", "tfsmooth.compare_mog", "--methods=nk_mog_nope",
-       f"--out_dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+      [sys.executable, "-m", "tfsmooth.compare_mog", *[a.format(tmp=tmp_path) for a in args]],
+      cwd=ROOT, capture_output=True, text=True, timeout=120,
       env=dict(os.environ, PYTHONPATH=ROOT))
-  assert result.returncode == 1
-  assert result.stderr.strip().splitlines() == [
-      "compare_mog: error: flag --methods: no runs/nk_mog_nope.flags"]
+  assert result.returncode in (1, 2)
+  assert result.stderr.strip().splitlines() == [line]
+  assert not os.listdir(tmp_path)  # nothing written

@@ -22,6 +22,8 @@ import sys
 from absl import app
 from absl import flags
 
+from tfsmooth import console
+
 METHODS = {  # name shown -> flagfile in runs/
     "eta = 0.5": "nk_mog_eta0.5",
     "eta = 0 (plain GAN)": "nk_mog_eta0",
@@ -169,4 +171,4 @@ if __name__ == "__main__":
   # Required only when run as a program: importing this module (tests) must not make every
   # later parse of the global flags fail.
   flags.mark_flag_as_required("out_dir")
-  app.run(main)
+  app.run(main, flags_parser=console.one_line_flags_parser("compare_mog"))

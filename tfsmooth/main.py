@@ -10,18 +10,10 @@ from absl import app
 from absl import flags as absl_flags
 from absl import logging
 
+from tfsmooth import console
 from tfsmooth import flags as tfs_flags
 
 absl_flags.adopt_module_key_flags(tfs_flags)  # --helpshort lists tfsmooth's flags
-
-
-def parse_flags(argv):
-  """absl's parser, with a flag error reported as a single line (absl adds a usage hint)."""
-  try:
-    return absl_flags.FLAGS(argv)
-  except absl_flags.Error as error:
-    print(f"tfsmooth: error: {error}", file=sys.stderr)
-    sys.exit(2)
 
 
 def _fail(message: str, status: int):
@@ -105,7 +97,7 @@ def _metrics_line(result: dict) -> str:
 
 
 def run():
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=console.one_line_flags_parser("tfsmooth"))
 
 
 if __name__ == "__main__":
