@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo constants test test-slow clean
+.PHONY: setup demo constants test test-slow lint wheel-check clean
 
 $(STAMP): requirements.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,26 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests
 
+# The linter (ruff, configured in pyproject.toml to the Google style this code follows).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+# tfsmooth as a user installs it: build the wheel, install it (with the locked dependencies) into
+# a clean virtualenv and run the `tfsmooth` command from outside the checkout.
+WHEEL_VENV ?= /tmp/tfsmooth-wheel-venv
+wheel-check: $(STAMP)
+	rm -rf dist $(WHEEL_VENV)
+	$(PY) -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation -w dist .
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/pip install --quiet --disable-pip-version-check -c requirements.txt dist/tfsmooth-*.whl
+	cd / && $(WHEEL_VENV)/bin/tfsmooth --helpshort | grep -q -- --kernel_sigma
+	cd / && $(WHEEL_VENV)/bin/tfsmooth --mode=constants --discriminator=mlp --input_shape=2 \
+	    --activation=softplus --alpha=2 --n_particles=100 --verify --verify_starts=2 --verify_steps=2 \
+	    | grep "Every estimate is at or below its bound."
+	@echo "wheel-check: tfsmooth installed from dist/ into $(WHEEL_VENV) works outside the checkout"
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info
 
 # Bazel, offline (docs/bazel.md): needs `bazel` (Debian's bazel-bootstrap) and .venv.
 .PHONY: bazel-test bazel-constants

@@ -25,7 +25,10 @@ METHODS = {"plain GAN (eta = 0)": {}, "eta = 0.5": {"eta": 0.5},
 def build(options):
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tfsmooth import data, gan, networks  # pylint: disable=g-import-not-at-top
+
+  from tfsmooth import data  # pylint: disable=g-import-not-at-top
+  from tfsmooth import gan  # pylint: disable=g-import-not-at-top
+  from tfsmooth import networks  # pylint: disable=g-import-not-at-top
   from tfsmooth.config import GANConfig  # pylint: disable=g-import-not-at-top
   keras.utils.set_random_seed(0)
   model = gan.SmoothGAN(networks.mlp_generator(256, 2, (128, 128)),
@@ -46,7 +49,7 @@ def build(options):
 
 def main(argv):
   del argv
-  from tfsmooth import compat  # pylint: disable=g-import-not-at-top,unused-import
+  from tfsmooth import compat  # noqa: F401  (sets the TF environment, then loads TensorFlow)
   runners = {name: build(options) for name, options in METHODS.items()}
   for run in runners.values():
     run(FLAGS.steps_per_block)  # warm-up: tracing

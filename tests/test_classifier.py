@@ -7,8 +7,6 @@ datasets are slow tests. Nothing touches the network: the TFDS path runs on
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,7 +17,6 @@ from tfsmooth import data
 # One epoch on 1,024 examples: enough to exercise training, far too little to be accurate.
 TINY = {"epochs": 1, "max_train_examples": 1024, "max_test_examples": 256}
 COMMAND = "python -m tfsmooth.main --mode=train_classifier"
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _require(name):
@@ -136,7 +133,7 @@ def test_missing_classifier_is_one_line_naming_the_command(tmp_path, dataset, mo
 def test_missing_classifier_in_the_default_cache_names_no_cache_flag(tmp_path, monkeypatch):
   monkeypatch.setenv(classifier.CACHE_ENV, str(tmp_path))
   assert classifier.default_cache_dir() == str(tmp_path)
-  with pytest.raises(classifier.ClassifierUnavailableError, match="classifier_seed=2`$"):
+  with pytest.raises(classifier.ClassifierUnavailableError, match=r"classifier_seed=2`$"):
     classifier.load_classifier("mnist", seed=2)
 
 
@@ -298,14 +295,13 @@ def test_full_retrain_is_bit_identical(full_mnist, tmp_path):
 
 
 @pytest.mark.slow
-def test_training_in_a_fresh_process_is_bit_identical(tmp_path):
+def test_training_in_a_fresh_process_is_bit_identical(tmp_path, cli):
   """A cache built by another process (as `--mode=train_classifier` does) has the weights this
   process would train."""
   _require("mnist")
   script = ("import sys; from tfsmooth import compat, classifier; "
             f"classifier.train_classifier('mnist', seed=0, cache_dir=sys.argv[1], **{TINY!r})")
-  subprocess.run([sys.executable, "-c", script, str(tmp_path / "other")], check=True, cwd=REPO,
-                 capture_output=True)
+  assert cli.script(script, tmp_path / "other").returncode == 0
   classifier.train_classifier("mnist", seed=0, cache_dir=str(tmp_path / "here"), **TINY)
   _assert_same_weights(classifier.load_classifier("mnist", 0, str(tmp_path / "other")),
                        classifier.load_classifier("mnist", 0, str(tmp_path / "here")))

@@ -3,14 +3,11 @@ runs themselves are tests/test_train.py's)."""
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from tfsmooth import compare_mog
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tfsmooth.rundir import RunDirectory
 
 
 def _manifest(modes, high_quality, seconds):
@@ -38,7 +35,7 @@ def test_coverage_history_keeps_the_last_record_of_each_step(tmp_path):
   records = [{"step": 400, "modes_covered": 1}, {"step": 800, "modes_covered": 2},
              {"step": 800, "modes_covered": 3}]  # a resumed run rewrites step 800
   (samples / "mode_coverage.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-  history = compare_mog.coverage_history(str(tmp_path))
+  history = RunDirectory(str(tmp_path)).coverage_history()
   assert [(r["step"], r["modes_covered"]) for r in history] == [(400, 1), (800, 3)]
 
 
@@ -46,9 +43,9 @@ def test_completed_runs_are_not_rerun(tmp_path):
   run_dir = tmp_path / "nk_mog_eta0_seed0"
   run_dir.mkdir()
   (run_dir / "manifest.json").write_text(json.dumps({"status": "running"}))
-  assert compare_mog.completed(str(run_dir)) is None
+  assert RunDirectory(str(run_dir)).completed() is None
   (run_dir / "manifest.json").write_text(json.dumps(_manifest(8, 0.9, 1)))
-  assert compare_mog.completed(str(run_dir))["final_step"] == 8000
+  assert RunDirectory(str(run_dir)).completed()["final_step"] == 8000
 
 
 def test_every_method_flagfile_parses_with_each_schedule():
@@ -65,11 +62,9 @@ def test_every_method_flagfile_parses_with_each_schedule():
     ([], "compare_mog: error: flag --out_dir=None: Flag --out_dir must have a value other than "
          "None."),
 ])
-def test_bad_input_is_one_line(tmp_path, args, line):
-  result = subprocess.run(
-      [sys.executable, "-m", "tfsmooth.compare_mog", *[a.format(tmp=tmp_path) for a in args]],
-      cwd=ROOT, capture_output=True, text=True, timeout=120,
-      env=dict(os.environ, PYTHONPATH=ROOT))
+def test_bad_input_is_one_line(tmp_path, cli, args, line):
+  result = cli(*[a.format(tmp=tmp_path) for a in args], module="tfsmooth.compare_mog",
+               timeout=120)
   assert result.returncode in (1, 2)
   assert result.stderr.strip().splitlines() == [line]
   assert not os.listdir(tmp_path)  # nothing written

@@ -4,8 +4,6 @@ Nothing here touches the network: the TFDS code path runs on ``tfds.testing.mock
 """
 
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -15,7 +13,6 @@ import tensorflow as tf
 from tfsmooth import data
 
 SYNTHETIC = ("mog_ring", "mog_grid", "uniform1d")
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _provider(name, seed=0, **options):
@@ -85,7 +82,7 @@ def test_dataset_with_one_batch_per_step_is_the_batch_sequence():
   np.testing.assert_array_equal(elements[1][0], provider.batch(8, 4))
 
 
-def test_a_new_process_draws_the_same_batch_and_the_cheap_checks_import_no_tensorflow():
+def test_a_new_process_draws_the_same_batch_and_the_cheap_checks_import_no_tensorflow(cli):
   script = (
       "import sys\n"
       "from tfsmooth import data\n"
@@ -97,9 +94,7 @@ def test_a_new_process_draws_the_same_batch_and_the_cheap_checks_import_no_tenso
       "  pass\n"
       "assert 'tensorflow' not in sys.modules, 'tfsmooth.data imported TensorFlow'\n"
       "print(data.get_provider('mog_ring', seed=5).batch(123, 4).numpy().tobytes().hex())\n")
-  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
-  result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+  result = cli.script(script, timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
   expected = data.get_provider("mog_ring", seed=5).batch(123, 4).numpy().tobytes().hex()
   assert result.stdout.strip().splitlines()[-1] == expected

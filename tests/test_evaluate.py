@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
@@ -11,30 +9,21 @@ from tensorboard.backend.event_processing import event_accumulator
 from tfsmooth import evaluate
 from tfsmooth import train
 from tfsmooth.config import EvalConfig
-from tfsmooth.config import GANConfig
 from tfsmooth.config import TrainConfig
+from tfsmooth.config import make
+from tfsmooth.errors import UserError
 
 from test_metrics import _save_stand_in_inception  # pylint: disable=g-bad-import-order
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _cli(*args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
-  return subprocess.run([sys.executable, "-m", "tfsmooth.main", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=600)
 
 
 def _mog_run(run_dir, **overrides):
   settings = dict(run_dir=str(run_dir), dataset="mog_ring", steps=20, batch_size=64,
                   generator="mlp", noise_dim=8, g_hidden_units=(16,), discriminator="nk_mlp",
-                  hidden_units=(16,), gan=GANConfig(loss="minimax", penalty="none", n_disc=1,
-                                                    eta=0.5),
+                  hidden_units=(16,), loss="minimax", penalty="none", n_disc=1, eta=0.5,
                   d_optimizer="adam", g_optimizer="adam", d_lr=1e-3, g_lr=1e-3,
-                  sample_every=10, checkpoint_every=10, log_every=5,
-                  evaluation=EvalConfig(repeats=3))
+                  sample_every=10, checkpoint_every=10, log_every=5, eval_repeats=3)
   settings.update(overrides)
-  return TrainConfig(**settings)
+  return make(TrainConfig, **settings)
 
 
 def test_mog_run_is_evaluated_at_the_end_and_every_k_steps(tmp_path):
@@ -50,10 +39,10 @@ def test_mog_run_is_evaluated_at_the_end_and_every_k_steps(tmp_path):
   assert [e.step for e in events.Tensors("eval/modes_covered_mean")] == [10, 20]
 
 
-def test_eval_mode_reproduces_the_end_of_training_numbers(tmp_path):
+def test_eval_mode_reproduces_the_end_of_training_numbers(tmp_path, cli):
   manifest = train.train(_mog_run(tmp_path / "run"), verbose=0)
   os.remove(tmp_path / "run" / "metrics.json")
-  result = _cli("--mode=eval", f"--run_dir={tmp_path / 'run'}", "--eval_repeats=3")
+  result = cli("--mode=eval", f"--run_dir={tmp_path / 'run'}", "--eval_repeats=3")
   assert result.returncode == 0, result.stderr[-2000:]
   assert "modes covered" in result.stdout
   on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -64,44 +53,48 @@ def test_eval_mode_reproduces_the_end_of_training_numbers(tmp_path):
   assert "modes_covered_mean" in events.Tags()["tensors"]
 
 
-def test_image_run_reports_fid_and_kid_on_named_inception_features(tmp_path):
+def test_image_run_reports_fid_and_kid_on_named_inception_features(tmp_path, cli):
   _save_stand_in_inception(str(tmp_path / "inception"))
-  evaluation = EvalConfig(features="inception", inception_module=str(tmp_path / "inception"),
-                          num_samples=64, repeats=2)
-  config = TrainConfig(
-      run_dir=str(tmp_path / "run"), dataset="mnist", steps=4, batch_size=8,
+  config = make(
+      TrainConfig, run_dir=str(tmp_path / "run"), dataset="mnist", steps=4, batch_size=8,
       generator="particle", n_particles=32, discriminator="conv7", base_channels=2,
-      gan=GANConfig(loss="indicator", penalty="rkhs", n_disc=1, particle_batch=8),
-      g_lr_ratio=1.0, sample_every=4, checkpoint_every=4, log_every=2, evaluation=evaluation)
+      loss="indicator", penalty="rkhs", n_disc=1, particle_batch=8, g_lr_ratio=1.0,
+      sample_every=4, checkpoint_every=4, log_every=2, features="inception",
+      inception_module=str(tmp_path / "inception"), eval_samples=64, eval_repeats=2)
   manifest = train.train(config, verbose=0)
   result = manifest["metrics"]
   assert result["features"] == f"inception:{tmp_path / 'inception'}"
   assert result["num_samples"] == 64 and len(result["fid"]) == 2 and len(result["kid"]) == 2
   assert result["fid_mean"] > 0
-  cli = _cli("--mode=eval", f"--run_dir={tmp_path / 'run'}", "--features=inception",
-             f"--inception_module={tmp_path / 'inception'}", "--eval_samples=64",
-             "--eval_repeats=2")
-  assert cli.returncode == 0, cli.stderr[-2000:]
-  assert "FID" in cli.stdout and "inception:" in cli.stdout
+  command = cli("--mode=eval", f"--run_dir={tmp_path / 'run'}", "--features=inception",
+                f"--inception_module={tmp_path / 'inception'}", "--eval_samples=64",
+                "--eval_repeats=2")
+  assert command.returncode == 0, command.stderr[-2000:]
+  assert "FID" in command.stdout and "inception:" in command.stdout
   assert json.loads((tmp_path / "run" / "metrics.json").read_text())["fid"] == pytest.approx(
       result["fid"], rel=1e-6)
 
 
 def test_missing_features_refuse_the_run_before_training(tmp_path, monkeypatch):
   monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "empty"))
-  config = TrainConfig(run_dir=str(tmp_path / "run"), dataset="mnist", steps=2,
-                       evaluation=EvalConfig(features="inception"))
-  with pytest.raises(train.RunError, match="--inception_module=DIR"):
+  config = make(TrainConfig, run_dir=str(tmp_path / "run"), dataset="mnist", steps=2,
+                features="inception")
+  with pytest.raises(UserError, match="--inception_module=DIR"):
     train.train(config, verbose=0)
   assert not os.path.exists(tmp_path / "run" / "checkpoints")
 
 
-def test_eval_of_an_unfinished_run_is_one_line(tmp_path):
+def test_eval_of_an_unfinished_run_is_one_line(tmp_path, cli):
   (tmp_path / "run").mkdir()
   (tmp_path / "run" / "manifest.json").write_text(json.dumps({"status": "diverged",
                                                               "config": {}}))
-  result = _cli("--mode=eval", f"--run_dir={tmp_path / 'run'}")
+  result = cli("--mode=eval", f"--run_dir={tmp_path / 'run'}")
   assert result.returncode == 2
   assert "no exported generator (run status 'diverged')" in result.stderr
-  with pytest.raises(ValueError, match="finish or --resume"):
+  with pytest.raises(UserError, match="finish or --resume"):
     evaluate.evaluate_run(str(tmp_path / "run"), EvalConfig())
+  result = cli("--mode=eval", f"--run_dir={tmp_path / 'nothing'}")
+  assert result.returncode == 2
+  assert cli.user_lines(result.stderr) == [
+      f"tfsmooth: error: --run_dir={tmp_path / 'nothing'}: no manifest.json; not a tfsmooth run "
+      "directory"]

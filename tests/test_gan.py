@@ -86,7 +86,7 @@ def test_mmd_matches_numpy():
 
 
 def _toy_models(w, a):
-  """Nagarajan-Kolter toy in float32: D_w(x) = w x^2, G_a(z) = a z (THEORY.md section 2)."""
+  """Nagarajan-Kolter toy in float32: D_w(x) = w x^2, G_a(z) = a z (docs/theory.md section 2)."""
   return nk_toy.toy_models(w, a, dtype="float32")
 
 
@@ -267,8 +267,8 @@ def test_unrolled_adam_gradient_equals_finite_difference():
   def unrolled_loss(a):
     kernel.assign([[a]])
     fake = generator(z)
-    return float(losses.generator_loss("minimax",
-                                       model.unrolled_discriminator_outputs(x, fake)))
+    outputs = model.unrolled_discriminator_outputs(x, fake)
+    return float(losses.get_loss("minimax").generator_loss(outputs))
   a0, step = float(kernel[0, 0]), 1e-6
   difference = (unrolled_loss(a0 + step) - unrolled_loss(a0 - step)) / (2 * step)
   assert float(gradients[0][0, 0]) == pytest.approx(difference, rel=1e-6)
@@ -296,3 +296,54 @@ def test_unrolling_changes_the_generator_step_only():
   for plain, unrolled in zip(d_plain, d_unrolled):
     np.testing.assert_array_equal(plain, unrolled)
   assert any(not np.array_equal(p, u) for p, u in zip(g_plain, g_unrolled))
+
+
+def test_a_loss_added_through_the_registry_trains(monkeypatch):
+  """The hinge loss (Lim and Ye 2017) in one registry entry: a discriminator step descends
+  ``E relu(1 - D(x)) + E relu(1 + D(G(z)))`` and the generator ``-E D(G(z))``."""
+  monkeypatch.setitem(losses.LOSSES, "hinge", losses.Loss(
+      "hinge", "hinge loss",
+      value=lambda d_real, d_fake, mean: -mean(tf.nn.relu(1 - d_real)) - mean(
+          tf.nn.relu(1 + d_fake)),
+      generator_loss=lambda d_fake, mean: -mean(d_fake)))
+  model = gan.SmoothGAN(*_toy_models(0.3, 0.7), GANConfig(loss="hinge", penalty="none",
+                                                           n_disc=1), noise_dim=1)
+  model.compile(d_optimizer=_sgd(0.1), g_optimizer=_sgd(0.1))
+  x = tf.constant([[[0.5], [-0.8], [0.9]]])
+  z = model.sample_latent(3, model._seed(0)).numpy()  # pylint: disable=protected-access
+  zg = model._generator_latent(3).numpy()  # pylint: disable=protected-access
+  metrics = model.train_step(gan.batch_major(x))
+  # D_w(x) = w x^2 with w = 0.3, G_a(z) = a z with a = 0.7: all hinges active (|D| < 1).
+  x2, fake2 = x.numpy()[0, :, 0] ** 2, (0.7 * z[:, 0]) ** 2
+  w_new = 0.3 - 0.1 * (-np.mean(x2) + np.mean(fake2))
+  a_new = 0.7 - 0.1 * (-np.mean(2 * w_new * 0.7 * zg[:, 0] ** 2))
+  assert float(metrics["value"]) == pytest.approx(-np.mean(1 - 0.3 * x2) - np.mean(
+      1 + 0.3 * fake2), rel=1e-6)
+  assert float(model.discriminator.layers[-1].kernel[0, 0]) == pytest.approx(w_new, rel=1e-6)
+  assert float(model.generator.layers[-1].kernel[0, 0]) == pytest.approx(a_new, rel=1e-6)
+
+
+def test_a_loss_spec_is_either_a_game_or_closed_form():
+  with pytest.raises(ValueError, match="give value and generator_loss"):
+    losses.Loss("half", "value without a generator loss", value=lambda r, f, mean: mean(r))
+  with pytest.raises(ValueError, match="unknown loss 'hinge2'; known: indicator"):
+    losses.get_loss("hinge2")
+
+
+@pytest.mark.parametrize("n_disc", [1, 2, 31, 32, 40, 100])
+def test_random_draws_never_collide(n_disc):
+  """Every draw of a step (2 per discriminator step, 1 for the generator) has its own seed, on
+  every step, whatever n_disc; below 32 the seeds are those of earlier tfsmooth versions (64
+  draws per step), so documented runs reproduce bit for bit."""
+  model = gan.SmoothGAN(*_toy_models(0.3, 0.7), GANConfig(loss="wgan", penalty="none",
+                                                           n_disc=n_disc), noise_dim=1)
+  draws = [*range(2 * n_disc), model.draws_per_step - 1]  # what train_step draws
+  assert len(set(draws)) == 2 * n_disc + 1
+  seeds = []
+  for step in range(3):
+    model.step.assign(step)
+    seeds += [tuple(model._seed(d).numpy()) for d in draws]  # pylint: disable=protected-access
+  assert len(set(seeds)) == len(seeds)
+  if n_disc < 32:
+    model.step.assign(5)
+    assert tuple(model._seed(63).numpy()) == (0, (5 * 64 + 63) * 4096)  # pylint: disable=protected-access

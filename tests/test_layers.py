@@ -60,7 +60,7 @@ def test_register_custom_activation_and_use_it_in_a_layer():
 
 
 def test_unknown_activation_is_a_clear_error():
-  with pytest.raises(ValueError, match="unknown activation 'swish'.*known: elu"):
+  with pytest.raises(ValueError, match=r"unknown activation 'swish'.*known: elu"):
     tfs_layers.SmoothActivation("swish")
 
 
@@ -180,7 +180,8 @@ def test_gradient_flows_through_sigma():
   kernel = tf.Variable(np.array(layer.kernel, np.float64))
   with tf.GradientTape() as tape:
     s = tf.linalg.svd(kernel, compute_uv=False)[0]
-    y = tf.reduce_sum(tf.matmul(tf.cast(x, tf.float64), kernel / s) * tf.range(1.0, 4.0, dtype=tf.float64))
+    weights = tf.range(1.0, 4.0, dtype=tf.float64)
+    y = tf.reduce_sum(tf.matmul(tf.cast(x, tf.float64), kernel / s) * weights)
   reference = tape.gradient(y, kernel).numpy()
   np.testing.assert_allclose(ours, reference, rtol=1e-3, atol=1e-5)
 

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,15 +10,9 @@ import scipy.linalg
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _run(*args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
-  return subprocess.run([sys.executable, "-m", "tfsmooth.main", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=600)
-
-
-def test_constants_mode_prints_table_and_writes_json(tmp_path):
+def test_constants_mode_prints_table_and_writes_json(tmp_path, cli):
   out = tmp_path / "constants.json"
-  result = _run("--mode=constants", "--discriminator=mlp", "--input_shape=3",
+  result = cli("--mode=constants", "--discriminator=mlp", "--input_shape=3",
                 "--hidden_units=8,8", "--activation=tanh", "--alpha=2", "--penalty_lambda=0.5",
                 "--kernel_sigma=0.5", "--n_particles=100", "--verify", "--verify_starts=4",
                 "--verify_steps=4", f"--output_json={out}")
@@ -35,11 +27,11 @@ def test_constants_mode_prints_table_and_writes_json(tmp_path):
   assert report["verification"]["holds"] is True
 
 
-def test_flagfile_is_read(tmp_path):
+def test_flagfile_is_read(tmp_path, cli):
   flagfile = tmp_path / "x.flags"
   flagfile.write_text("--mode=constants\n--discriminator=conv7\n--input_shape=8,8,1\n"
                       "--base_channels=2\n--activation=softplus\n--alpha=3\n--n_particles=4\n")
-  result = _run(f"--flagfile={flagfile}")
+  result = cli(f"--flagfile={flagfile}")
   assert result.returncode == 0, result.stderr
   rows = [line.split() for line in result.stdout.splitlines()]
   values = {row[0]: row[1] for row in rows if len(row) >= 2}
@@ -61,13 +53,13 @@ def test_shipped_flagfiles_parse(name):
     tfs_flags.FLAGS.unparse_flags()
 
 
-def test_helpshort_lists_tfsmooth_flags():
-  result = _run("--helpshort")
+def test_helpshort_lists_tfsmooth_flags(cli):
+  result = cli("--helpshort")
   assert "--kernel_sigma" in result.stdout and "--activation" in result.stdout
 
 
-def test_helpfull_lists_the_flags():
-  result = _run("--helpfull")  # absl exits 1 after printing help
+def test_helpfull_lists_the_flags(cli):
+  result = cli("--helpfull")  # absl exits 1 after printing help
   for flag in ("--mode", "--activation", "--alpha", "--kernel_sigma", "--n_particles",
                "--verify", "--sn_norm"):
     assert flag in result.stdout
@@ -83,7 +75,8 @@ def test_helpfull_lists_the_flags():
     ("--input_shape=32,32", "--input_shape must be H,W,C for --discriminator=conv7"),
     ("--generator_a=1", "--generator_a and --generator_b must be given together"),
     ("--output_json=/no/such/dir/x.json", "--output_json=/no/such/dir/x.json: its directory"),
-    ("--loss=hinge", "--loss=hinge: value should be one of <indicator|minimax|"),
+    ("--loss=hinge", "--loss=hinge: must be one of indicator, minimax, non_saturating, wgan, mmd"),
+    ("--penalty=r1", "--penalty=r1: must be one of rkhs, gp, none"),
     ("--n_disc=0", "--n_disc=0: 0 is not a positive integer"),
     ("--eta=-0.5", "--eta=-0.5: must be >= 0"),
     ("--mode=train", "--mode=train, eval and nk_toy need --run_dir"),
@@ -93,8 +86,8 @@ def test_helpfull_lists_the_flags():
     ("--unroll_steps=15 --penalty=rkhs", "and --penalty=none"),
     ("--discriminator=nk_mlp", "--mode=constants needs --discriminator=conv7 or mlp"),
 ])
-def test_bad_flag_is_one_clear_line(flag, fragment):
-  result = _run(*flag.split())
+def test_bad_flag_is_one_clear_line(flag, fragment, cli):
+  result = cli(*flag.split())
   assert result.returncode == 2
   lines = [line for line in result.stderr.splitlines() if line.strip()]
   assert len(lines) == 1, result.stderr

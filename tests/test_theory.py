@@ -90,14 +90,14 @@ def test_generator_must_be_specified_once():
 def test_plain_conv_layer_is_refused_with_its_name():
   model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, name="plain_conv"),
                             keras.layers.Flatten(), tfs_layers.SNDense(1)])
-  with pytest.raises(theory.UnboundedLayerError, match="'plain_conv' \\(Conv2D\\).*SNConv2D"):
+  with pytest.raises(theory.UnboundedLayerError, match=r"'plain_conv' \(Conv2D\).*SNConv2D"):
     theory.model_bounds(model)
 
 
 def test_unknown_keras_activation_is_refused():
   model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="selu",
                                                                    name="selu_dense")])
-  with pytest.raises(theory.UnboundedLayerError, match="'selu_dense'.*activation 'selu'"):
+  with pytest.raises(theory.UnboundedLayerError, match=r"'selu_dense'.*activation 'selu'"):
     theory.model_bounds(model)
 
 
@@ -105,7 +105,7 @@ def test_branching_model_is_refused():
   inputs = keras.Input((3,))
   outputs = keras.layers.Add()([tfs_layers.SNDense(3)(inputs), inputs])
   model = keras.Model(inputs, outputs, name="residual")
-  with pytest.raises(theory.UnboundedLayerError, match="model 'residual'.*branching"):
+  with pytest.raises(theory.UnboundedLayerError, match=r"model 'residual'.*branching"):
     theory.model_bounds(model)
 
 

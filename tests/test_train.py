@@ -3,31 +3,28 @@ divergence guard, and mode coverage on the mixture of Gaussians."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfsmooth import config as tfs_config
 from tfsmooth import gan
+from tfsmooth import networks
 from tfsmooth import train
-from tfsmooth.config import GANConfig
-from tfsmooth.config import TrainConfig
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tfsmooth.errors import RunError
+from tfsmooth.errors import UserError
 
 
 def _mog_config(run_dir, **overrides):
   """Nagarajan-Kolter's MoG setting, scaled down (smaller networks and batch)."""
   base = dict(run_dir=str(run_dir), dataset="mog_ring", steps=30, batch_size=64,
               generator="mlp", noise_dim=16, g_hidden_units=(32, 32), discriminator="nk_mlp",
-              hidden_units=(32,), gan=GANConfig(loss="minimax", penalty="none", n_disc=1,
-                                                update="simultaneous", eta=0.5),
-              d_optimizer="adam", g_optimizer="adam", d_lr=1e-3, g_lr=1e-3,
-              log_every=5, sample_every=10, checkpoint_every=10, seed=3)
+              hidden_units=(32,), loss="minimax", penalty="none", n_disc=1,
+              update="simultaneous", eta=0.5, d_optimizer="adam", g_optimizer="adam", d_lr=1e-3,
+              g_lr=1e-3, log_every=5, sample_every=10, checkpoint_every=10, seed=3)
   base.update(overrides)
-  return TrainConfig(**base)
+  return tfs_config.make(tfs_config.TrainConfig, **base)
 
 
 def _final_weights(run_dir):
@@ -78,11 +75,12 @@ def test_same_flags_and_seed_give_bit_identical_weights(tmp_path):
 @pytest.mark.parametrize("overrides", [
     {},  # N&K MoG: simultaneous updates, Adam, eta
     dict(generator="particle", n_particles=50, discriminator="mlp", hidden_units=(16,),
-         gan=GANConfig(loss="indicator", penalty="rkhs", n_disc=2), g_optimizer="sgd",
+         loss="indicator", penalty="rkhs", n_disc=2, update="alternating", eta=0.0,
+         g_optimizer="sgd",
          g_lr_ratio=1.0),  # Chu: particles, SN discriminator, RKHS penalty, lr = gamma*
     dict(dataset="stacked_mnist", generator="dcgan", g_base_channels=4, discriminator="dcgan",
          base_channels=4, batch_size=8, noise_dim=8, eval_at_end=False,
-         gan=GANConfig(loss="non_saturating", penalty="gp", n_disc=1)),
+         loss="non_saturating", penalty="gp", n_disc=1, update="alternating", eta=0.0),
 ])
 def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, overrides):
   """Stopped at step 10 and resumed to 20 = 20 steps in one go, bit for bit (optimiser slots,
@@ -107,7 +105,7 @@ def test_interrupted_run_saves_a_checkpoint_and_resumes_exactly(tmp_path, monkey
       raise KeyboardInterrupt
 
   monkeypatch.setattr(train.RunMonitor, "on_train_batch_end", interrupt_at_step_7)
-  with pytest.raises(train.RunError, match=r"interrupted at step 7 \(checkpoint saved"):
+  with pytest.raises(RunError, match=r"interrupted at step 7 \(checkpoint saved"):
     train.train(_mog_config(tmp_path / "split", steps=20), verbose=0)
   assert json.loads((tmp_path / "split" / "manifest.json").read_text())["status"] == "interrupted"
   monkeypatch.undo()
@@ -130,10 +128,11 @@ def test_saved_generator_reproduces_samples(tmp_path):
   assert not np.array_equal(first, exported.sample(tf.constant(100),
                                                    tf.constant(8, tf.int64)).numpy())
   # The same samples from the generator restored from the final checkpoint.
-  generator = train.build_generator(config, (2,))
+  generator = networks.build_generator(config.generator, (2,))
   tf.train.Checkpoint(generator=generator).restore(
       tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))).expect_partial()
-  sampler = gan.GeneratorSampler(generator, config.noise_dim)  # tf.function holds a weakref
+  # Kept in a variable: its tf.function holds only a weak reference to it.
+  sampler = gan.GeneratorSampler(generator, config.generator.noise_dim)
   direct = sampler.sample(tf.constant(100), tf.constant(7, tf.int64)).numpy()
   np.testing.assert_array_equal(first, direct)
   discriminator = tf.saved_model.load(str(tmp_path / "run" / "export" / "discriminator"))
@@ -143,7 +142,7 @@ def test_saved_generator_reproduces_samples(tmp_path):
 def _diverging_config(run_dir):
   # WGAN without a penalty on an unconstrained discriminator with a huge learning rate.
   return _mog_config(run_dir, steps=200, checkpoint_every=1, d_optimizer="sgd", d_lr=1e20,
-                     gan=GANConfig(loss="wgan", penalty="none", n_disc=1))
+                     loss="wgan", penalty="none", n_disc=1, update="alternating", eta=0.0)
 
 
 def test_divergence_stops_with_step_and_metric_and_keeps_last_good_checkpoint(tmp_path):
@@ -159,25 +158,13 @@ def test_divergence_stops_with_step_and_metric_and_keeps_last_good_checkpoint(tm
   assert not os.path.exists(tmp_path / "run" / "export")
 
 
-def _cli(*args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
-  return subprocess.run([sys.executable, "-m", "tfsmooth.main", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=600)
-
-
-def _user_lines(stderr):
-  """stderr without TensorFlow's start-up noise (see docs/install.md)."""
-  return [line for line in stderr.splitlines() if line.strip() and not line.startswith(
-      ("WARNING: All log messages", "I0000", "W0000", "E0000"))]
-
-
-def test_cli_divergence_is_one_line_and_nonzero(tmp_path):
-  result = _cli("--mode=train", f"--run_dir={tmp_path / 'run'}", "--dataset=mog_ring",
+def test_cli_divergence_is_one_line_and_nonzero(tmp_path, cli):
+  result = cli("--mode=train", f"--run_dir={tmp_path / 'run'}", "--dataset=mog_ring",
                 "--generator=mlp", "--discriminator=nk_mlp", "--loss=wgan", "--penalty=none",
                 "--n_disc=1", "--d_optimizer=sgd", "--d_lr=1e20", "--steps=200",
                 "--checkpoint_every=1", "--noise_dim=8")
   assert result.returncode == 1
-  errors = [line for line in _user_lines(result.stderr) if line.startswith("tfsmooth: error")]
+  errors = [line for line in cli.user_lines(result.stderr) if line.startswith("tfsmooth: error")]
   assert len(errors) == 1 and "diverged at step" in errors[0], result.stderr[-2000:]
 
 
@@ -185,10 +172,10 @@ def test_cli_divergence_is_one_line_and_nonzero(tmp_path):
     (["--dataset=nope"], "unknown dataset 'nope'"),
     (["--dataset=tfds:cifar10", "--data_dir=/nonexistent"], "cifar10"),
 ])
-def test_cli_refuses_bad_dataset_before_building(tmp_path, args, fragment):
-  result = _cli("--mode=train", f"--run_dir={tmp_path / 'run'}", *args)
+def test_cli_refuses_bad_dataset_before_building(tmp_path, cli, args, fragment):
+  result = cli("--mode=train", f"--run_dir={tmp_path / 'run'}", *args)
   assert result.returncode == 2
-  lines = _user_lines(result.stderr)
+  lines = cli.user_lines(result.stderr)
   assert len(lines) == 1 and lines[0].startswith("tfsmooth: error:") and fragment in lines[0], \
       result.stderr
   assert not os.path.exists(tmp_path / "run")
@@ -196,10 +183,43 @@ def test_cli_refuses_bad_dataset_before_building(tmp_path, args, fragment):
 
 def test_existing_run_directory_is_not_overwritten(tmp_path):
   train.train(_mog_config(tmp_path / "run", steps=10), verbose=0)
-  with pytest.raises(train.RunError, match="already holds a run; pass --resume"):
+  with pytest.raises(UserError, match="already holds a run; pass --resume"):
     train.train(_mog_config(tmp_path / "run", steps=10), verbose=0)
-  with pytest.raises(train.RunError, match="flags differ.*batch_size"):
-    train.train(_mog_config(tmp_path / "run", steps=20, batch_size=32, resume=True), verbose=0)
+
+
+def test_resume_refuses_only_settings_that_change_the_weights_and_names_them(tmp_path):
+  train.train(_mog_config(tmp_path / "run", steps=10), verbose=0)
+  with pytest.raises(UserError, match=r"would change its training: --batch_size: 64 -> 32; "
+                     r"--d_lr: 0.001 -> 0.002$"):
+    train.train(_mog_config(tmp_path / "run", steps=20, batch_size=32, d_lr=2e-3, resume=True),
+                verbose=0)
+  # Steps, logging, checkpointing and evaluation may change: same weights as one go.
+  manifest = train.train(_mog_config(tmp_path / "run", steps=20, resume=True, log_every=2,
+                                     sample_every=5, checkpoint_every=5, keep_checkpoints=5,
+                                     eval_at_end=False, eval_repeats=2), verbose=0)
+  assert manifest["settings"]["log_every"] == 2 and manifest["resumed"] == [10]
+  train.train(_mog_config(tmp_path / "whole", steps=20), verbose=0)
+  whole, split = _final_weights(tmp_path / "whole"), _final_weights(tmp_path / "run")
+  for name in whole:
+    np.testing.assert_array_equal(whole[name], split[name], err_msg=name)
+
+
+def test_a_run_directory_of_an_older_tfsmooth_resumes(tmp_path):
+  """A manifest without ``settings``, its config flat (as tfsmooth wrote it before configs were
+  nested) and without a setting added since (``particle_batch``, compared with its default)."""
+  train.train(_mog_config(tmp_path / "run", steps=10), verbose=0)
+  path = tmp_path / "run" / "manifest.json"
+  manifest = json.loads(path.read_text())
+  old_config = {name: value for name, value in manifest.pop("settings").items()
+                if name not in ("particle_batch", "loss", "eta")}
+  old_config["gan"] = {"loss": "minimax", "eta": 0.5, "seed": 0}  # nested, with a removed field
+  manifest["config"] = old_config
+  path.write_text(json.dumps(manifest))
+  assert train.train(_mog_config(tmp_path / "run", steps=12, resume=True),
+                     verbose=0)["final_step"] == 12
+  with pytest.raises(UserError, match=r"--particle_batch: 0 -> 4$"):
+    train.train(_mog_config(tmp_path / "run", steps=14, resume=True, particle_batch=4),
+                verbose=0)
 
 
 def test_mog_eta_covers_more_modes_than_the_plain_gan_in_a_short_run(tmp_path):
@@ -211,9 +231,7 @@ def test_mog_eta_covers_more_modes_than_the_plain_gan_in_a_short_run(tmp_path):
   for eta in (0.5, 0.0):
     config = _mog_config(tmp_path / f"eta{eta}", steps=8000, batch_size=512, noise_dim=256,
                          g_hidden_units=(128, 128), hidden_units=(128,), sample_every=8000,
-                         checkpoint_every=8000, log_every=500, seed=0,
-                         gan=GANConfig(loss="minimax", penalty="none", n_disc=1,
-                                       update="simultaneous", eta=eta))
+                         checkpoint_every=8000, log_every=500, seed=0, eta=eta)
     coverage[eta] = train.train(config, verbose=0)["mode_coverage"]
   assert coverage[0.5]["modes_covered"] >= 7, coverage
   assert coverage[0.5]["modes_covered"] > coverage[0.0]["modes_covered"], coverage

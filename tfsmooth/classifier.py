@@ -57,6 +57,7 @@ import tensorflow as tf
 from tfsmooth import console
 from tfsmooth import data
 from tfsmooth import provenance
+from tfsmooth.errors import UserError
 
 # Default epochs per dataset: few, but clearing the accuracy targets (MNIST >= 98%, Fashion-MNIST
 # >= 88%) with a margin. Measured for seeds 0, 1, 2 on the 2-core development machine: MNIST
@@ -75,13 +76,13 @@ MODEL_FILE = "classifier.keras"
 INFO_FILE = "info.json"
 CACHE_ENV = "TFSMOOTH_CACHE"
 
-# uint8 -> [-1, 1] by the same table as tfsmooth.data, so a training image is bit-identical to
-# the same image drawn from a data provider.
-_UINT8_TO_FLOAT = (np.arange(256) / 127.5 - 1.0).astype(np.float32)
 
-
-class ClassifierUnavailableError(ValueError):
+class ClassifierUnavailableError(UserError, ValueError):
   """No cached classifier for a dataset and seed; the one-line message says how to build it."""
+
+
+class NoClassifierError(UserError, ValueError):
+  """A dataset that has no classifier (the synthetic sets, unknown names)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,16 +93,16 @@ def model_dataset(dataset: str) -> str:
   """The dataset whose classifier ``dataset`` uses (``stacked_mnist`` -> ``mnist``).
 
   Raises:
-    ValueError: ``dataset`` has no classifier (the synthetic sets, unknown names).
+    NoClassifierError: ``dataset`` has no classifier (the synthetic sets, unknown names).
   """
   if dataset in _MODEL_DATASET:
     return _MODEL_DATASET[dataset]
   if dataset in CLASSIFIER_DATASETS or (dataset.startswith(data.TFDS_PREFIX) and
                                         len(dataset) > len(data.TFDS_PREFIX)):
     return dataset
-  raise ValueError(f"no classifier for dataset '{dataset}'; classifiers exist for "
-                   f"{', '.join(CLASSIFIER_DATASETS)} (and other prepared tfds: image datasets "
-                   "with labels)")
+  raise NoClassifierError(f"no classifier for dataset '{dataset}'; classifiers exist for "
+                          f"{', '.join(CLASSIFIER_DATASETS)} (and other prepared tfds: image "
+                          "datasets with labels)")
 
 
 def default_epochs(dataset: str) -> int:
@@ -162,10 +163,6 @@ def _load_split(dataset: str, split: str, data_dir: str | None):
   return images, labels, num_classes
 
 
-def _to_float(images_uint8):
-  return tf.gather(tf.constant(_UINT8_TO_FLOAT), tf.cast(images_uint8, tf.int32))
-
-
 def _epoch_batches(images, labels, seed: int, epoch: int, batch_size: int) -> tf.data.Dataset:
   """One epoch in a random order that is a pure function of ``(seed, epoch)`` (stateless
   Philox, as tfsmooth.data): float32 images in [-1, 1] and int64 labels."""
@@ -173,7 +170,8 @@ def _epoch_batches(images, labels, seed: int, epoch: int, batch_size: int) -> tf
                                        alg="philox")
   order = tf.argsort(scores, stable=True)
   return (tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
-          .map(lambda index: (_to_float(tf.gather(images, index)), tf.gather(labels, index)))
+          .map(lambda index: (data.to_float_image(tf.gather(images, index)),
+                              tf.gather(labels, index)))
           .prefetch(tf.data.AUTOTUNE))
 
 
@@ -283,7 +281,7 @@ def train_classifier(dataset: str, seed: int = 0, cache_dir: str | None = None,
   train_seconds = time.perf_counter() - start
 
   classifier = Classifier(model, {"dataset": name, "seed": int(seed)})
-  accuracy = float(np.mean(classifier.predict(_UINT8_TO_FLOAT[test_images]) == test_labels))
+  accuracy = float(np.mean(classifier.predict(data.UINT8_TO_FLOAT[test_images]) == test_labels))
   directory = classifier_dir(name, seed, cache_dir)
   info = ClassifierInfo(dataset=name, seed=int(seed), test_accuracy=accuracy,
                         num_train_examples=len(train_images), num_test_examples=len(test_images),
@@ -294,7 +292,7 @@ def train_classifier(dataset: str, seed: int = 0, cache_dir: str | None = None,
       feature_layer=FEATURE_LAYER, feature_dim=classifier.feature_dim, batch_size=BATCH_SIZE,
       learning_rate=LEARNING_RATE, learning_rate_schedule="cosine decay to 0",
       model_file=MODEL_FILE,
-      created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
       **provenance.versions())
   _save(model, record, directory)
   return info

@@ -4,7 +4,7 @@ unrolled GAN (15 steps), over several seeds, side by side.
     python -m tfsmooth.compare_mog --schedule=short --seeds=0,1,2 --out_dir=out/nk_mog_short
 
 Each method is a flagfile in ``runs/`` (``nk_mog_eta0.5``, ``nk_mog_eta0``,
-``nk_mog_unrolled15``: the settings of the authors' public code, THEORY.md section 2); each
+``nk_mog_unrolled15``: the settings of the authors' public code, docs/theory.md section 2); each
 (method, seed) is one ``python -m tfsmooth.main`` run in its own process and directory, skipped
 if it has already completed, so an interrupted comparison picks up where it stopped. The
 ``short`` schedule keeps the networks and batch but takes 8,000 simultaneous steps at lr 1e-3
@@ -23,6 +23,7 @@ from absl import app
 from absl import flags
 
 from tfsmooth import console
+from tfsmooth.rundir import RunDirectory
 
 METHODS = {  # name shown -> flagfile in runs/
     "eta = 0.5": "nk_mog_eta0.5",
@@ -53,25 +54,6 @@ def run_command(method: str, seed: int, schedule: str, run_dir: str) -> list[str
   return [sys.executable, "-m", "tfsmooth.main",
           f"--flagfile={os.path.join(RUNS_DIR, method + '.flags')}", f"--seed={seed}",
           f"--run_dir={run_dir}", *SCHEDULES[schedule]]
-
-
-def completed(run_dir: str) -> dict | None:
-  path = os.path.join(run_dir, "manifest.json")
-  if not os.path.exists(path):
-    return None
-  with open(path, encoding="utf-8") as f:
-    manifest = json.load(f)
-  return manifest if manifest.get("status") == "completed" else None
-
-
-def coverage_history(run_dir: str) -> list[dict]:
-  """Mode coverage at every sample step (the last record of a step wins after a resume)."""
-  by_step = {}
-  with open(os.path.join(run_dir, "samples", "mode_coverage.jsonl"), encoding="utf-8") as f:
-    for line in f:
-      record = json.loads(line)
-      by_step[record["step"]] = record
-  return [by_step[step] for step in sorted(by_step)]
 
 
 def summarise(results: dict) -> dict:
@@ -113,7 +95,7 @@ def plot_coverage(out_dir: str, results: dict) -> str:
                               sharey=True, squeeze=False)
   for axis, (method, runs) in zip(axes[0], results.items()):
     for seed in sorted(runs, key=int):
-      history = coverage_history(run_directory(out_dir, method, int(seed)))
+      history = RunDirectory(run_directory(out_dir, method, int(seed))).coverage_history()
       axis.plot([r["step"] for r in history], [r["modes_covered"] for r in history],
                 marker=".", label=f"seed {seed}")
     axis.set_title(METHOD_NAMES.get(method, method), fontsize=9)
@@ -142,8 +124,9 @@ def main(argv):
   for method in FLAGS.methods:
     for seed in seeds:
       run_dir = run_directory(FLAGS.out_dir, method, seed)
-      if not completed(run_dir):
-        resume = ["--resume"] if os.path.exists(os.path.join(run_dir, "checkpoints")) else []
+      run = RunDirectory(run_dir)
+      if not run.completed():
+        resume = ["--resume"] if os.path.exists(run.checkpoints) else []
         command = run_command(method, seed, FLAGS.schedule, run_dir) + resume
         print(f"[compare_mog] {' '.join(command[1:])}", flush=True)
         with open(run_dir + ".log", "a", encoding="utf-8") as log:
@@ -151,7 +134,7 @@ def main(argv):
         if returncode:
           sys.exit(f"compare_mog: error: run {run_dir} failed (exit {returncode}); see "
                    f"{run_dir}.log")
-      manifest = completed(run_dir)
+      manifest = run.completed()
       results.setdefault(method, {})[str(seed)] = manifest
       coverage = manifest["mode_coverage"]
       print(f"[compare_mog] {method} seed {seed}: {coverage['modes_covered']}/8 modes, "

@@ -1,4 +1,4 @@
-"""Version shims, and nothing else.
+"""The TensorFlow environment and version shims: what must happen before TensorFlow loads.
 
 TF-GAN 2.1.0 (the last release) touches ``tf.estimator`` at import time; TensorFlow 2.16 removed
 the estimator package, so ``import tensorflow_gan`` fails on current TensorFlow. We keep current
@@ -8,6 +8,7 @@ instantiated by the parts of TF-GAN tfsmooth uses (``tfgan.eval``); they only sa
 lookups in TF-GAN's estimator modules at import.
 """
 
+import importlib
 import os
 import types
 
@@ -17,6 +18,20 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 _tfgan = None
+
+
+class LazyModule:
+  """A module imported on first attribute access: keeps modules the flag validators import
+  (``tfsmooth.data``, ``tfsmooth.losses``) free of TensorFlow until they are used."""
+
+  def __init__(self, name: str):
+    self._name = name
+    self._module = None
+
+  def __getattr__(self, attr):
+    if self._module is None:
+      self._module = importlib.import_module(self._name)
+    return getattr(self._module, attr)
 
 
 def _estimator_stand_in():
@@ -50,15 +65,15 @@ def import_tfgan():
   if _tfgan is not None:
     return _tfgan
   # TF-GAN imports TFP; importing it first avoids a circular-import failure inside TF-GAN.
-  import tensorflow_probability  # pylint: disable=unused-import,g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
   # TF-GAN does `import tensorflow.compat.v1 as tf`, which rebinds tf.compat.v1; import it
   # before patching so the stand-in is set on the module TF-GAN will actually see.
   import tensorflow.compat.v1 as tf_v1  # pylint: disable=g-import-not-at-top
   stand_in = _estimator_stand_in()
   for module in (tf, tf_v1):
     if not hasattr(module, "estimator"):
-      setattr(module, "estimator", stand_in)
+      module.estimator = stand_in
   import tensorflow_gan as tfgan  # pylint: disable=g-import-not-at-top
   _tfgan = tfgan
   return tfgan

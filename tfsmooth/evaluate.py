@@ -16,6 +16,8 @@ from tfsmooth import classifier as tfs_classifier
 from tfsmooth import data
 from tfsmooth import metrics
 from tfsmooth.config import EvalConfig
+from tfsmooth.errors import UserError
+from tfsmooth.rundir import RunDirectory
 
 MOG_SAMPLES = 2000  # the mode-coverage definition (docs/training.md) uses 2,000 samples
 STACKED_MNIST_SAMPLES = 26000  # the usual stacked-MNIST protocol (Metz et al. 2017)
@@ -29,7 +31,7 @@ def _classifier(config: EvalConfig, dataset: str, data_dir: str = ""):
 
 def feature_extractor(config: EvalConfig, dataset: str,
                       data_dir: str = "") -> metrics.FeatureExtractor:
-  """The extractor ``config.features`` names; raises a one-line ``ValueError`` if unavailable."""
+  """The extractor ``config.features`` names; raises a one-line ``UserError`` if unavailable."""
   if config.features == "inception":
     return metrics.inception_extractor(config.inception_module)
   model = _classifier(config, dataset, data_dir)
@@ -91,14 +93,13 @@ def evaluate_run(run_dir: str, config: EvalConfig,
   """Evaluates the exported generator of the run in ``run_dir``; writes ``metrics.json`` and
   TensorBoard scalars (at the run's final step) under ``run_dir/eval``."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  with open(os.path.join(run_dir, "manifest.json"), encoding="utf-8") as f:
-    manifest = json.load(f)
-  export = os.path.join(run_dir, "export", "generator")
-  if manifest.get("status") != "completed" or not os.path.isdir(export):
-    raise ValueError(f"--run_dir={run_dir}: no exported generator (run status "
-                     f"'{manifest.get('status')}'); finish or --resume the run first")
+  run = RunDirectory(run_dir)
+  manifest = run.read_manifest()
+  if not run.completed() or not os.path.isdir(run.generator_export):
+    raise UserError(f"--run_dir={run_dir}: no exported generator (run status "
+                    f"'{manifest.get('status')}'); finish or --resume the run first")
   run_config = manifest["config"]
-  sampler = tf.saved_model.load(export)
+  sampler = tf.saved_model.load(run.generator_export)
 
   def sample_fn(num, seed):
     return sampler.sample(tf.constant(num, tf.int32), tf.constant(seed, tf.int64)).numpy()
@@ -107,9 +108,9 @@ def evaluate_run(run_dir: str, config: EvalConfig,
                               run_config.get("data_dir", ""), extractor)
   result["step"] = manifest.get("final_step")
   result["eval_config"] = dataclasses.asdict(config)
-  with open(os.path.join(run_dir, "metrics.json"), "w", encoding="utf-8") as f:
+  with open(run.metrics_path, "w", encoding="utf-8") as f:
     json.dump(result, f, indent=2, default=str)
-  writer = tf.summary.create_file_writer(os.path.join(run_dir, "eval"))
+  writer = tf.summary.create_file_writer(run.eval_logs)
   with writer.as_default(step=int(result["step"] or 0)):
     for name, value in scalars(result).items():
       tf.summary.scalar(name, value)

@@ -15,7 +15,8 @@ One call of ``train_step`` is one generator step:
 discriminator. ``update="simultaneous"`` computes the generator gradient and the last
 discriminator gradient at the same parameters and then applies both (gradient descent on the
 joint vector field, as in Nagarajan and Kolter's analysis). With the ``mmd`` loss no
-discriminator is trained: the generator descends ``lambda/2 MMD^2`` directly.
+discriminator is trained: the generator descends ``lambda/2 MMD^2`` directly. Which loss and
+penalty is a spec from the registries of ``tfsmooth.losses``; the step never tests a name.
 
 Every random draw (latents, interpolation weights) is a stateless function of ``(seed, step)``
 and the data provider is too, so a run restored from a checkpoint continues exactly as an
@@ -30,10 +31,16 @@ from tfsmooth import losses
 from tfsmooth import networks
 from tfsmooth.config import GANConfig
 
-# Stateless seeds are (seed, (step * _DRAWS_PER_STEP + draw) * _MAX_REPLICAS + replica): distinct
-# for every draw of every step on every replica.
-_DRAWS_PER_STEP = 64
+# Stateless seeds are (seed, (step * draws_per_step + draw) * _MAX_REPLICAS + replica): distinct
+# for every draw of every step on every replica. A step draws 2 per discriminator step and 1 for
+# the generator (the last slot); 64 slots (as before n_disc could exceed 31, so earlier runs
+# reproduce bit for bit) unless n_disc needs more.
+_MIN_DRAWS_PER_STEP = 64
 _MAX_REPLICAS = 4096
+
+
+def draws_per_step(n_disc: int) -> int:
+  return max(_MIN_DRAWS_PER_STEP, 2 * n_disc + 1)
 
 
 def replica_mean(values):
@@ -113,11 +120,15 @@ class SmoothGAN(keras.Model):
   ``(batch, n_disc, *sample_shape)``: one batch per discriminator step (``batch_major``)."""
 
   def __init__(self, generator: keras.Model, discriminator: keras.Model, config: GANConfig,
-               noise_dim: int | None = None, **kwargs):
+               noise_dim: int | None = None, seed: int = 0, **kwargs):
     super().__init__(**kwargs)
     self.generator = generator
     self.discriminator = discriminator
     self.config = config
+    self.seed = seed  # of the step's random draws (latents, interpolation weights)
+    self.loss = losses.get_loss(config.loss)
+    self.penalty = losses.get_penalty(config.penalty)
+    self.draws_per_step = draws_per_step(config.n_disc)
     self.sample_latent = latent_sampler(generator, noise_dim)
     self.is_particle = isinstance(generator, networks.ParticleGenerator)
     self.step = self.add_weight(name="gan_step", shape=(), dtype="int64", initializer="zeros",
@@ -137,38 +148,27 @@ class SmoothGAN(keras.Model):
   def _seed(self, draw: int):
     replica = tf.distribute.get_replica_context()
     replica_id = tf.cast(replica.replica_id_in_sync_group if replica else 0, tf.int64)
-    counter = (self.step * _DRAWS_PER_STEP + draw) * _MAX_REPLICAS + replica_id
-    return tf.stack([tf.constant(self.config.seed, tf.int64), counter])
+    counter = (self.step * self.draws_per_step + draw) * _MAX_REPLICAS + replica_id
+    return tf.stack([tf.constant(self.seed, tf.int64), counter])
 
   # ------------------------------------------------------------------------------------------
   # Gradients
 
   def discriminator_gradients(self, real, latent, interpolation_seed):
     """Gradient of ``-V + penalty`` w.r.t. the discriminator, and the terms as metrics."""
-    config = self.config
     fake = self.generator(latent, training=True)
     batch = tf.shape(real)[0]
     with tf.GradientTape() as tape:
       # One call on real and fake together: one power-iteration update per discriminator step.
       outputs = self.discriminator(tf.concat([real, fake], 0), training=True)
       d_real, d_fake = outputs[:batch], outputs[batch:]
-      game_value = losses.value(config.loss, d_real, d_fake, replica_mean)
+      game_value = self.loss.value(d_real, d_fake, replica_mean)
       d_loss = -game_value
       terms = {"d_real": replica_mean(d_real), "d_fake": replica_mean(d_fake)}
-      if config.penalty != "none":
-        x_hat = losses.interpolates(real, fake, interpolation_seed)
-        with tf.GradientTape() as inner:
-          inner.watch(x_hat)
-          phi_hat = self.discriminator(x_hat, training=False)
-        grad_hat = inner.gradient(phi_hat, x_hat)
-        if config.penalty == "rkhs":
-          penalty, parts = losses.rkhs_penalty(
-              phi_hat, grad_hat, config.kernel_sigma, config.penalty_lambda,
-              config.output_penalty_weight, config.gradient_penalty_weight, replica_mean)
-          terms.update(penalty_output=parts["output"], penalty_gradient=parts["gradient"])
-        else:
-          penalty = losses.gradient_penalty(grad_hat, config.gp_weight, replica_mean)
-        terms["penalty"] = penalty
+      if self.penalty.fn is not None:
+        penalty, parts = self.penalty.fn(self.discriminator, real, fake, interpolation_seed,
+                                         self.config, replica_mean)
+        terms.update(parts, penalty=penalty)
         d_loss += penalty
     variables = self.discriminator.trainable_variables
     gradients = tape.gradient(d_loss, variables)
@@ -179,19 +179,18 @@ class SmoothGAN(keras.Model):
     """``D_K(fake)`` for the discriminator ``D_K`` after ``unroll_steps`` optimiser steps on
     ``-V(real, fake)``, as a differentiable function of ``fake`` (Metz et al. 2017, Section 2:
     the surrogate generator objective; every unrolled step uses this batch)."""
-    config = self.config
     discriminator = self.discriminator
     rule = DifferentiableOptimizerRule(self.d_optimizer, discriminator.trainable_variables)
     params = [tf.identity(v) for v in discriminator.trainable_variables]
     fixed = [tf.identity(v) for v in discriminator.non_trainable_variables]
     state = rule.initial_state
     batch = tf.shape(real)[0]
-    for k in range(config.unroll_steps):
+    for k in range(self.config.unroll_steps):
       with tf.GradientTape() as tape:
         tape.watch(params)
         outputs, _ = discriminator.stateless_call(params, fixed, tf.concat([real, fake], 0),
                                                   training=True)
-        d_loss = -losses.value(config.loss, outputs[:batch], outputs[batch:], replica_mean)
+        d_loss = -self.loss.value(outputs[:batch], outputs[batch:], replica_mean)
       params, state = rule.step(params, tape.gradient(d_loss, params), state, k)
     outputs, _ = discriminator.stateless_call(params, fixed, fake, training=True)
     return outputs
@@ -207,19 +206,19 @@ class SmoothGAN(keras.Model):
     variables = self.generator.trainable_variables
     with tf.GradientTape(persistent=config.eta > 0) as tape:
       fake = self.generator(latent, training=True)
-      if config.loss == "mmd":
-        g_loss = losses.mmd_loss(real, fake, config.kernel_sigma, config.penalty_lambda)
+      if not self.loss.trains_discriminator:
+        g_loss = self.loss.closed_form(real, fake, config)
         regulariser = tf.zeros_like(g_loss)
       elif config.unroll_steps:
-        g_loss = losses.generator_loss(
-            config.loss, self.unrolled_discriminator_outputs(real, fake), replica_mean)
+        g_loss = self.loss.generator_loss(self.unrolled_discriminator_outputs(real, fake),
+                                          replica_mean)
         regulariser = tf.zeros_like(g_loss)
       else:
         with tf.GradientTape() as inner:
           d_real = self.discriminator(real, training=False)
           d_fake = self.discriminator(fake, training=False)
-          game_value = losses.value(config.loss, d_real, d_fake, replica_mean)
-        g_loss = losses.generator_loss(config.loss, d_fake, replica_mean)
+          game_value = self.loss.value(d_real, d_fake, replica_mean)
+        g_loss = self.loss.generator_loss(d_fake, replica_mean)
         regulariser = tf.zeros_like(g_loss)
         if config.eta > 0:
           value_gradients = inner.gradient(game_value, self.discriminator.trainable_variables)
@@ -238,14 +237,14 @@ class SmoothGAN(keras.Model):
     if self.is_particle and self.config.particle_batch == 0:
       return tf.range(self.generator.num_particles)  # all particles: the full gradient
     size = self.config.particle_batch if self.is_particle else batch_size
-    return self.sample_latent(size, self._seed(_DRAWS_PER_STEP - 1))
+    return self.sample_latent(size, self._seed(self.draws_per_step - 1))
 
   def train_step(self, data):
     real_batches = batch_major(data)  # back to (n_disc, batch, ...): the transpose is its inverse
     config = self.config
     batch_size = tf.shape(real_batches)[1]
     metrics = {}
-    disc_steps = 0 if config.loss == "mmd" else config.n_disc
+    disc_steps = config.n_disc if self.loss.trains_discriminator else 0
     simultaneous = config.update == "simultaneous"
     for k in range(disc_steps):
       if simultaneous and k == disc_steps - 1:

@@ -19,9 +19,9 @@ convolution; ``SNConv2D(norm="exact")`` runs the power iteration with ``conv2d``
 ``conv2d_transpose`` on the layer's real input shape, so the normalised layer has operator norm 1.
 """
 
+from collections.abc import Callable
 import dataclasses
 import math
-from typing import Callable
 
 import keras
 import numpy as np
@@ -44,7 +44,8 @@ class Bounds:
   def then(self, outer: "Bounds") -> "Bounds":
     """Bounds of ``outer(self(x))``.
 
-    Chain rule: ``D(g o h) = Dg(h) Dh`` and ``D^2(g o h)[u, v] = D^2 g[Dh u, Dh v] + Dg D^2 h[u, v]``,
+    Chain rule: ``D(g o h) = Dg(h) Dh`` and
+    ``D^2(g o h)[u, v] = D^2 g[Dh u, Dh v] + Dg D^2 h[u, v]``,
     so ``L = L_g L_h`` and ``beta = beta_g L_h^2 + L_g beta_h``.
     """
     return Bounds(
@@ -122,7 +123,7 @@ def _leaky_relu(x):
   return tf.nn.leaky_relu(x, alpha=0.2)
 
 
-# Constants from THEORY.md section 1; tests/test_layers.py checks each on a grid.
+# Constants from docs/theory.md section 1; tests/test_layers.py checks each on a grid.
 register_activation("elu", _elu, 1.0, 1.0)
 register_activation("softplus", tf.nn.softplus, 1.0, 0.25)
 register_activation("tanh", tf.math.tanh, 1.0, 4.0 / (3.0 * math.sqrt(3.0)))

@@ -1,5 +1,5 @@
-"""Base losses, discriminator penalties and the Nagarajan-Kolter generator regulariser, as small
-pure functions selected by name (the compare_gan style).
+"""Base losses and discriminator penalties as registries of small specs (the compare_gan style),
+and the Nagarajan-Kolter generator regulariser.
 
 Conventions. ``d_real = D(x)`` and ``d_fake = D(G(z))`` are per-example discriminator outputs.
 ``value`` is the game's value ``V(G, D)``: the discriminator ascends it, the generator descends it
@@ -7,48 +7,113 @@ Conventions. ``d_real = D(x)`` and ``d_fake = D(G(z))`` are per-example discrimi
 minimises ``generator_loss``, which is ``V`` (up to terms without G) for every loss except the
 non-saturating heuristic. Means are taken by the caller's ``mean`` so that the same functions
 scale correctly under ``tf.distribute`` (sum over the replica's examples / global batch).
+
+Adding a loss is one ``register_loss(Loss(...))`` call (tests/test_gan.py shows one in a few
+lines); ``tfsmooth.gan`` and the flags read only the spec, never a loss's name. TensorFlow is
+loaded on first use, so the flag validators can read the registries before it loads.
 """
 
-import tensorflow as tf
+from collections.abc import Callable
+import dataclasses
 
-from tfsmooth.config import BASE_LOSSES
+from tfsmooth import compat
+
+tf = compat.LazyModule("tensorflow")
 
 
 def _local_mean(values):
   return tf.reduce_mean(values)
 
 
-def value(loss: str, d_real, d_fake, mean=_local_mean):
-  """``V(G, D)``, which D ascends and G descends.
+@dataclasses.dataclass(frozen=True)
+class Loss:
+  """A base loss (Chu et al. Tables 1-2).
 
-  - minimax / non_saturating (Goodfellow et al.; N&K with ``f(u) = -log(1 + e^-u)``):
-    ``E log sigmoid(D(x)) + E log(1 - sigmoid(D(G(z))))``.
-  - wgan (N&K with ``f(u) = u``): ``E D(x) - E D(G(z))``.
-  - indicator (Chu et al. Section 7, base loss ``chi{mu = mu0}``): ``E_gen phi - E_data phi``:
-    the discriminator ``phi`` points up the generator's loss, so the generator descends
-    ``E_gen phi`` (the penalty, subtracted in ``discriminator_loss``, keeps it bounded).
+  Attributes:
+    name: the ``--loss`` value.
+    description: one line for ``--help``.
+    value: ``(d_real, d_fake, mean) -> V(G, D)``, which the discriminator ascends; None for a
+      closed-form loss that trains no discriminator.
+    generator_loss: ``(d_fake, mean) -> `` what the generator minimises.
+    closed_form: ``(real, fake, gan_config) -> `` the generator's loss computed from samples
+      directly (no discriminator: the generator step only).
   """
-  if loss in ("minimax", "non_saturating"):
-    return -mean(tf.nn.softplus(-d_real)) - mean(tf.nn.softplus(d_fake))
-  if loss == "wgan":
-    return mean(d_real) - mean(d_fake)
-  if loss == "indicator":
-    return mean(d_fake) - mean(d_real)
-  raise ValueError(f"loss '{loss}' has no discriminator; known: {', '.join(BASE_LOSSES)}")
+
+  name: str
+  description: str
+  value: Callable | None = None
+  generator_loss: Callable | None = None
+  closed_form: Callable | None = None
+
+  def __post_init__(self):
+    if (self.value is None) != (self.generator_loss is None) or (
+        (self.value is None) == (self.closed_form is None)):
+      raise ValueError(f"loss '{self.name}': give value and generator_loss (a discriminator "
+                       "game) or closed_form (no discriminator), not both")
+
+  @property
+  def trains_discriminator(self) -> bool:
+    return self.value is not None
 
 
-def generator_loss(loss: str, d_fake, mean=_local_mean):
-  """What the generator minimises: the G-dependent part of ``V``, or for non_saturating
-  ``-E log sigmoid(D(G(z)))``."""
-  if loss == "minimax":
-    return -mean(tf.nn.softplus(d_fake))
-  if loss == "non_saturating":
-    return mean(tf.nn.softplus(-d_fake))
-  if loss == "wgan":
-    return -mean(d_fake)
-  if loss == "indicator":
-    return mean(d_fake)
-  raise ValueError(f"loss '{loss}' has no discriminator; known: {', '.join(BASE_LOSSES)}")
+@dataclasses.dataclass(frozen=True)
+class Penalty:
+  """A discriminator penalty, added to the discriminator's loss ``-V``.
+
+  ``fn(discriminator, real, fake, seed, gan_config, mean) -> (penalty, terms)``: ``seed`` is a
+  stateless-RNG seed for the points it evaluates, ``terms`` extra metrics; None: no penalty.
+  """
+
+  name: str
+  description: str
+  fn: Callable | None = None
+
+
+LOSSES: dict[str, Loss] = {}
+PENALTIES: dict[str, Penalty] = {}
+
+
+def register_loss(spec: Loss) -> Loss:
+  LOSSES[spec.name] = spec
+  return spec
+
+
+def register_penalty(spec: Penalty) -> Penalty:
+  PENALTIES[spec.name] = spec
+  return spec
+
+
+def get_loss(name: str) -> Loss:
+  if name not in LOSSES:
+    raise ValueError(f"unknown loss '{name}'; known: {', '.join(LOSSES)}")
+  return LOSSES[name]
+
+
+def get_penalty(name: str) -> Penalty:
+  if name not in PENALTIES:
+    raise ValueError(f"unknown penalty '{name}'; known: {', '.join(PENALTIES)}")
+  return PENALTIES[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# Base losses. V as in Nagarajan and Kolter with f(u) = -log(1 + e^-u) (the GAN) or f(u) = u.
+
+
+def minimax_value(d_real, d_fake, mean=_local_mean):
+  """``E log sigmoid(D(x)) + E log(1 - sigmoid(D(G(z))))`` (Goodfellow et al.)."""
+  return -mean(tf.nn.softplus(-d_real)) - mean(tf.nn.softplus(d_fake))
+
+
+def wgan_value(d_real, d_fake, mean=_local_mean):
+  """``E D(x) - E D(G(z))``."""
+  return mean(d_real) - mean(d_fake)
+
+
+def indicator_value(d_real, d_fake, mean=_local_mean):
+  """Chu et al. Section 7, base loss ``chi{mu = mu0}``: ``E_gen phi - E_data phi``. The
+  discriminator ``phi`` points up the generator's loss, so the generator descends ``E_gen phi``
+  (the penalty, subtracted in the discriminator's loss, keeps it bounded)."""
+  return mean(d_fake) - mean(d_real)
 
 
 def gaussian_kernel(x, y, kernel_sigma):
@@ -69,7 +134,7 @@ def mmd_squared(real, fake, kernel_sigma):
 
 
 def mmd_loss(real, fake, kernel_sigma, penalty_lambda):
-  """``J = lambda/2 * MMD^2`` (THEORY.md: then ``beta2 = lambda / sigma^2``)."""
+  """``J = lambda/2 * MMD^2`` (docs/theory.md: then ``beta2 = lambda / sigma^2``)."""
   return 0.5 * penalty_lambda * mmd_squared(real, fake, kernel_sigma)
 
 
@@ -87,7 +152,7 @@ def _squared_norms(gradients):
 def rkhs_penalty(phi_hat, grad_hat, kernel_sigma, penalty_lambda, output_weight=1.0,
                  gradient_weight=1.0, mean=_local_mean):
   """Truncated squared Gaussian-RKHS norm of the discriminator, as a penalty (Chu et al.
-  Section 5.3, Moreau-Yosida regularisation with weight lambda; THEORY.md):
+  Section 5.3, Moreau-Yosida regularisation with weight lambda; docs/theory.md):
 
       R = E[w_out phi(x_hat)^2 + w_grad (sigma^2 / 2) |grad phi(x_hat)|^2] / (2 lambda)
 
@@ -110,3 +175,45 @@ def squared_global_norm(gradients):
   """``sum_i |g_i|^2`` over a list of gradients (``None`` counts as zero)."""
   squares = [tf.reduce_sum(tf.square(g)) for g in gradients if g is not None]
   return tf.add_n(squares) if squares else tf.constant(0.0)
+
+
+def discriminator_at_interpolates(discriminator, real, fake, seed):
+  """``(phi(x_hat), grad phi(x_hat))`` at random interpolates (inference mode: the penalty does
+  not refine spectral-norm vectors)."""
+  x_hat = interpolates(real, fake, seed)
+  with tf.GradientTape() as tape:
+    tape.watch(x_hat)
+    phi_hat = discriminator(x_hat, training=False)
+  return phi_hat, tape.gradient(phi_hat, x_hat)
+
+
+def _rkhs(discriminator, real, fake, seed, config, mean):
+  phi_hat, grad_hat = discriminator_at_interpolates(discriminator, real, fake, seed)
+  penalty, parts = rkhs_penalty(phi_hat, grad_hat, config.kernel_sigma, config.penalty_lambda,
+                                config.output_penalty_weight, config.gradient_penalty_weight,
+                                mean)
+  return penalty, {"penalty_output": parts["output"], "penalty_gradient": parts["gradient"]}
+
+
+def _gp(discriminator, real, fake, seed, config, mean):
+  _, grad_hat = discriminator_at_interpolates(discriminator, real, fake, seed)
+  return gradient_penalty(grad_hat, config.gp_weight, mean), {}
+
+
+register_loss(Loss("indicator", "Chu et al.'s chi{mu = mu0} + penalty (Section 7)",
+                   indicator_value, lambda d_fake, mean=_local_mean: mean(d_fake)))
+register_loss(Loss("minimax", "Goodfellow et al.'s GAN; G descends V",
+                   minimax_value, lambda d_fake, mean=_local_mean: -mean(tf.nn.softplus(d_fake))))
+register_loss(Loss("non_saturating", "the GAN's D; G minimises -E log sigmoid(D(G(z)))",
+                   minimax_value, lambda d_fake, mean=_local_mean: mean(tf.nn.softplus(-d_fake))))
+register_loss(Loss("wgan", "E D(x) - E D(G(z))", wgan_value,
+                   lambda d_fake, mean=_local_mean: -mean(d_fake)))
+register_loss(Loss(
+    "mmd", "closed-form Gaussian-kernel lambda/2 MMD^2 (no discriminator training)",
+    closed_form=lambda real, fake, config: mmd_loss(real, fake, config.kernel_sigma,
+                                                    config.penalty_lambda)))
+
+register_penalty(Penalty("rkhs", "E[phi^2 + sigma^2/2 |grad phi|^2] / (2 lambda) on random "
+                         "interpolates (Chu et al. Section 5.3)", _rkhs))
+register_penalty(Penalty("gp", "WGAN-GP, gp_weight * E(|grad D| - 1)^2", _gp))
+register_penalty(Penalty("none", "no penalty"))

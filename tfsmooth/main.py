@@ -7,13 +7,11 @@ line naming it in well under a second; the job modules (and TensorFlow) load onl
 import sys
 
 from absl import app
-from absl import flags as absl_flags
 from absl import logging
 
 from tfsmooth import console
 from tfsmooth import flags as tfs_flags
-
-absl_flags.adopt_module_key_flags(tfs_flags)  # --helpshort lists tfsmooth's flags
+from tfsmooth.errors import UserError
 
 
 def _fail(message: str, status: int):
@@ -21,60 +19,70 @@ def _fail(message: str, status: int):
   sys.exit(status)
 
 
+# The jobs, one per --mode. Each imports its modules (and TensorFlow) only when it runs, after the
+# flags were validated.
+# pylint: disable=g-import-not-at-top
+
+
+def run_constants():
+  from tfsmooth import report
+  flags = tfs_flags.FLAGS
+  result = report.run_constants(tfs_flags.constants_config())
+  print(report.format_constants(result))
+  if flags.output_json:
+    report.write_json(result, flags.output_json)
+    print(f"wrote {flags.output_json}")
+
+
+def run_train():
+  from tfsmooth import train
+  manifest = train.train(tfs_flags.train_config())
+  if "metrics" in manifest:
+    print(_metrics_line(manifest["metrics"]))
+
+
+def run_eval():
+  from tfsmooth import evaluate
+  flags = tfs_flags.FLAGS
+  result = evaluate.evaluate_run(flags.run_dir, tfs_flags.eval_config())
+  print(_metrics_line(result))
+  print(f"wrote {flags.run_dir}/metrics.json")
+
+
+def run_train_classifier():
+  from tfsmooth import classifier
+  flags = tfs_flags.FLAGS
+  classifier.model_dataset(flags.dataset)  # a dataset without a classifier: one line
+  print(classifier.train_classifier(flags.dataset, seed=flags.classifier_seed,
+                                    cache_dir=flags.classifier_cache or None,
+                                    data_dir=flags.data_dir or None, verbose=1))
+
+
+def run_nk_toy():
+  from tfsmooth import nk_toy
+  run_dir = tfs_flags.FLAGS.run_dir
+  nk_toy.run(run_dir)
+  print(f"wrote streamlines_*.png, streamlines.png, eigenvalues.json and eigenvalues.md to "
+        f"{run_dir}")
+
+
+# pylint: enable=g-import-not-at-top
+JOBS = {"constants": run_constants, "train": run_train, "eval": run_eval,
+        "train_classifier": run_train_classifier, "nk_toy": run_nk_toy}
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  flags = tfs_flags.FLAGS
   # TF's savers log every file at INFO and TFDS warns about what it cannot find before our own
   # one-line error says so; the user's messages come from tfsmooth.
   logging.set_verbosity(logging.ERROR)
   # Imported here, after the flags are valid: this loads TensorFlow.
-  from tfsmooth import compat  # pylint: disable=g-import-not-at-top,unused-import
-  if flags.mode == "constants":
-    from tfsmooth import report  # pylint: disable=g-import-not-at-top
-    result = report.run_constants(tfs_flags.constants_config())
-    print(report.format_constants(result))
-    if flags.output_json:
-      report.write_json(result, flags.output_json)
-      print(f"wrote {flags.output_json}")
-  elif flags.mode == "train":
-    from tfsmooth import data  # pylint: disable=g-import-not-at-top
-    from tfsmooth import train  # pylint: disable=g-import-not-at-top
-    config = tfs_flags.train_config()
-    try:  # everything a user can get wrong, checked before any graph is built
-      data.check_available(config.dataset, data_dir=config.data_dir or None)
-      train.check_run_directory(config)
-    except (ValueError, train.RunError) as error:  # DatasetUnavailableError is a ValueError
-      _fail(str(error), 2)
-    try:
-      manifest = train.train(config)
-    except train.RunError as error:
-      _fail(str(error), 1)
-    if "metrics" in manifest:
-      print(_metrics_line(manifest["metrics"]))
-  elif flags.mode == "eval":
-    from tfsmooth import evaluate  # pylint: disable=g-import-not-at-top
-    try:
-      result = evaluate.evaluate_run(flags.run_dir, tfs_flags.eval_config())
-    except (OSError, ValueError) as error:
-      _fail(str(error), 2)
-    print(_metrics_line(result))
-    print(f"wrote {flags.run_dir}/metrics.json")
-  elif flags.mode == "train_classifier":
-    from tfsmooth import classifier  # pylint: disable=g-import-not-at-top
-    try:
-      classifier.model_dataset(flags.dataset)  # a dataset without a classifier: one line
-      info = classifier.train_classifier(flags.dataset, seed=flags.classifier_seed,
-                                         cache_dir=flags.classifier_cache or None,
-                                         data_dir=flags.data_dir or None, verbose=1)
-    except ValueError as error:
-      _fail(str(error), 2)
-    print(info)
-  elif flags.mode == "nk_toy":
-    from tfsmooth import nk_toy  # pylint: disable=g-import-not-at-top
-    nk_toy.run(flags.run_dir)
-    print(f"wrote streamlines_*.png, streamlines.png, eigenvalues.json and eigenvalues.md to "
-          f"{flags.run_dir}")
+  from tfsmooth import compat  # noqa: F401  (sets the TF environment, then loads TensorFlow)
+  try:
+    JOBS[tfs_flags.FLAGS.mode]()
+  except UserError as error:  # expected: one line; anything else is a bug and keeps its traceback
+    _fail(str(error), error.exit_status)
 
 
 def _metrics_line(result: dict) -> str:
@@ -97,6 +105,11 @@ def _metrics_line(result: dict) -> str:
 
 
 def run():
+  """``python -m tfsmooth.main`` and the ``tfsmooth`` command (setup.py's console script)."""
+  # absl's --helpshort lists the key flags of the program sys.argv[0] names; as a console script
+  # that is the `tfsmooth` script, not this module.
+  for flag in tfs_flags.FLAGS.get_flags_for_module(tfs_flags):
+    tfs_flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
   app.run(main, flags_parser=console.one_line_flags_parser("tfsmooth"))
 
 

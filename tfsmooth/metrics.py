@@ -7,16 +7,17 @@ Nagarajan and Kolter's MoG experiment): a sample is *high quality* if it lies wi
 high-quality samples assigned to it.
 """
 
+from collections.abc import Callable
 import dataclasses
 import hashlib
 import math
 import os
 import tempfile
-from typing import Callable
 
 import numpy as np
 
 from tfsmooth import compat
+from tfsmooth.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +48,7 @@ def mixture_mode_coverage(samples, centers, std, radius_in_std: float = 3.0,
 INCEPTION_SIZE = 299
 
 
-class FeaturesUnavailableError(ValueError):
+class FeaturesUnavailableError(UserError, ValueError):
   """A feature extractor that cannot be loaded here (the message is one line)."""
 
 

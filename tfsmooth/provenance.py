@@ -1,6 +1,7 @@
 """What produced a result: versions and the git commit, written into run manifests and
 classifier caches."""
 
+import contextlib
 import importlib.metadata
 import os
 import platform
@@ -14,12 +15,10 @@ def versions() -> dict:
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   commit = "unknown"
-  try:
+  with contextlib.suppress(OSError, subprocess.CalledProcessError):  # not a git checkout
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                             cwd=os.path.dirname(os.path.abspath(__file__)),
                             check=True).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    pass
   try:
     version = importlib.metadata.version("tfsmooth")
   except importlib.metadata.PackageNotFoundError:

@@ -9,24 +9,16 @@ import keras
 
 from tfsmooth import console
 from tfsmooth import layers as tfs_layers
-from tfsmooth.config import ConstantsConfig
 from tfsmooth import networks
 from tfsmooth import theory
 from tfsmooth import verify
-
-def build_discriminator(config: ConstantsConfig) -> keras.Sequential:
-  if config.discriminator == "conv7":
-    return networks.conv7_discriminator(config.input_shape, config.base_channels,
-                                        config.activation, config.alpha, config.sn_norm)
-  return networks.mlp_discriminator(config.input_shape[0], config.hidden_units,
-                                    config.activation, config.alpha)
-
+from tfsmooth.config import ConstantsConfig
 
 
 def run_constants(config: ConstantsConfig) -> dict:
   """Builds the discriminator of ``config`` and returns every constant as a JSON-able dict."""
   keras.utils.set_random_seed(config.seed)
-  discriminator = build_discriminator(config)
+  discriminator = networks.build_discriminator(config.discriminator, config.input_shape)
   console.progress(f"built {discriminator.name}: {discriminator.count_params():,} parameters")
   if config.converge_spectral_norms:
     tfs_layers.converge_spectral_norms(discriminator)
@@ -100,4 +92,4 @@ def format_constants(result: dict) -> str:
 
 def write_json(result: dict, path: str) -> None:
   with open(path, "w", encoding="utf-8") as f:
-    json.dump(result, f, indent=2, default=lambda v: str(v))
+    json.dump(result, f, indent=2, default=str)

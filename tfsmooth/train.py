@@ -1,23 +1,11 @@
-"""A training run: config -> run directory with manifest, TensorBoard logs, sample grids,
-checkpoints (exact resume), a NaN/Inf guard and SavedModels of the generator and discriminator.
-
-Layout of a run directory::
-
-    manifest.json        config, versions, status (running / completed / diverged), constants
-    train/               TensorBoard event files (scalars every --log_every, images)
-    samples/step_N.png   generator samples (image grid, or a scatter plot for 2-D data)
-    samples/step_N.npy   2-D data: the samples themselves, and for mixtures of Gaussians
-    samples/mode_coverage.jsonl   modes covered / high-quality fraction at every sample step and
-    samples/over_iterations.png   a row of snapshots over training (Nagarajan-Kolter Figure 4)
-    checkpoints/         tf.train.Checkpoint of both networks, both optimisers and the step
-    export/generator     SavedModel: sample(num: int32, seed: int64) -> samples
-    export/discriminator SavedModel (keras export): serve(x) -> D(x)
+"""A training run: config -> run directory (``tfsmooth.rundir``: manifest, TensorBoard logs,
+sample grids, checkpoints with exact resume, SavedModels of the generator and discriminator)
+with a NaN/Inf guard that stops before a bad step is checkpointed.
 """
 
 import dataclasses
 import datetime
 import functools
-import json
 import math
 import os
 import time
@@ -26,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfsmooth import config as tfs_config
 from tfsmooth import console
 from tfsmooth import data
 from tfsmooth import evaluate
@@ -36,12 +25,11 @@ from tfsmooth import networks
 from tfsmooth import provenance
 from tfsmooth import theory
 from tfsmooth.config import TrainConfig
+from tfsmooth.errors import RunError
+from tfsmooth.errors import UserError
+from tfsmooth.rundir import RunDirectory
 
 SAMPLE_GRID = 64  # samples in each saved grid
-
-
-class RunError(RuntimeError):
-  """A run that cannot start or did not finish (the message is one line for the user)."""
 
 
 class TrainingDiverged(RunError):
@@ -50,27 +38,6 @@ class TrainingDiverged(RunError):
 
 # ---------------------------------------------------------------------------------------------
 # Building the pieces
-
-
-def build_discriminator(config: TrainConfig, sample_shape) -> keras.Sequential:
-  if config.discriminator == "conv7":
-    return networks.conv7_discriminator(sample_shape, config.base_channels, config.activation,
-                                        config.alpha, config.sn_norm)
-  if config.discriminator == "mlp":
-    return networks.mlp_discriminator(int(np.prod(sample_shape)), config.hidden_units,
-                                      config.activation, config.alpha)
-  if config.discriminator == "nk_mlp":
-    return networks.nk_mlp_discriminator(int(np.prod(sample_shape)), config.hidden_units)
-  return networks.dcgan_discriminator(sample_shape, config.base_channels)
-
-
-def build_generator(config: TrainConfig, sample_shape) -> keras.Model:
-  if config.generator == "particle":
-    return networks.ParticleGenerator(config.n_particles, sample_shape, config.particle_init_std)
-  if config.generator == "mlp":
-    return networks.mlp_generator(config.noise_dim, int(np.prod(sample_shape)),
-                                  config.g_hidden_units)
-  return networks.dcgan_generator(config.noise_dim, sample_shape, config.g_base_channels)
 
 
 def _optimizer(name, learning_rate, beta_1, beta_2):
@@ -85,61 +52,15 @@ def generator_learning_rate(config: TrainConfig, discriminator) -> tuple[float, 
   if config.g_lr_ratio is None:
     return config.g_lr, {}
   constants = theory.stability_constants(discriminator, config.gan.penalty_lambda,
-                                         config.gan.kernel_sigma, n_particles=config.n_particles)
+                                         config.gan.kernel_sigma,
+                                         n_particles=config.generator.n_particles)
   if not constants.gamma_star > 0 or math.isinf(constants.gamma_star):
-    raise RunError(f"--g_lr_ratio needs a finite gamma* > 0, got {constants.gamma_star} "
+    raise UserError(f"--g_lr_ratio needs a finite gamma* > 0, got {constants.gamma_star} "
                    f"(beta1 = {constants.beta1}); use a smooth activation or give --g_lr")
   summary = {"alpha": constants.alpha, "beta1": constants.beta1, "beta2": constants.beta2,
              "A": constants.generator_a, "B": constants.generator_b, "L": constants.smoothness,
              "gamma_star": constants.gamma_star, "g_lr_ratio": config.g_lr_ratio}
   return config.g_lr_ratio * constants.gamma_star, summary
-
-
-# ---------------------------------------------------------------------------------------------
-# Run directory
-
-
-class RunDirectory:
-  """Paths and the manifest of one run."""
-
-  def __init__(self, path: str):
-    self.path = path
-    self.manifest_path = os.path.join(path, "manifest.json")
-    self.checkpoints = os.path.join(path, "checkpoints")
-    self.samples = os.path.join(path, "samples")
-    self.logs = os.path.join(path, "train")
-    self.generator_export = os.path.join(path, "export", "generator")
-    self.discriminator_export = os.path.join(path, "export", "discriminator")
-
-  def read_manifest(self) -> dict:
-    with open(self.manifest_path, encoding="utf-8") as f:
-      return json.load(f)
-
-  def write_manifest(self, manifest: dict) -> None:
-    temporary = self.manifest_path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as f:
-      json.dump(manifest, f, indent=2, sort_keys=True, default=str)
-    os.replace(temporary, self.manifest_path)  # never a half-written manifest
-
-
-def check_run_directory(config: TrainConfig) -> None:
-  """Refuses, before anything is built, a run that would overwrite or cannot resume."""
-  run = RunDirectory(config.run_dir)
-  exists = os.path.exists(run.manifest_path)
-  if config.resume:
-    if not tf.train.latest_checkpoint(run.checkpoints):
-      raise RunError(f"--resume: no checkpoint in {run.checkpoints}")
-    previous = run.read_manifest()["config"]
-    # The directory itself may be spelled differently (relative or absolute): not a change.
-    changed = sorted(k for k, v in dataclasses.asdict(config).items()
-                     if k not in ("run_dir", "steps", "resume")
-                     and json.loads(json.dumps(v, default=str)) != previous.get(k))
-    if changed:
-      raise RunError(f"--resume: flags differ from the run in {config.run_dir}: "
-                     f"{', '.join(changed)}")
-  elif exists:
-    raise RunError(f"--run_dir={config.run_dir} already holds a run; pass --resume to continue "
-                   f"it or choose a new directory")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,8 +73,8 @@ def _image_grid(images) -> np.ndarray:
   if images.shape[-1] == 1:
     images = np.repeat(images, 3, axis=-1)
   count, height, width, _ = images.shape
-  cols = int(math.ceil(math.sqrt(count)))
-  rows = int(math.ceil(count / cols))
+  cols = math.ceil(math.sqrt(count))
+  rows = math.ceil(count / cols)
   grid = np.zeros((rows * height, cols * width, 3), np.uint8)
   for i, image in enumerate(images):
     r, c = divmod(i, cols)
@@ -217,7 +138,7 @@ class RunMonitor(keras.callbacks.Callback):
     samples = self.model.sample(SAMPLE_GRID if self.provider.is_image else 2000,
                                 self.config.seed + 1).numpy()
     os.makedirs(self.run.samples, exist_ok=True)
-    path = os.path.join(self.run.samples, f"step_{step:06d}.png")
+    path = self.run.sample_path(step, "png")
     with self.writer.as_default(step=step):
       if self.provider.is_image:
         grid = _image_grid(samples)
@@ -225,15 +146,13 @@ class RunMonitor(keras.callbacks.Callback):
         tf.summary.image("samples", grid[None], step=step)
       else:
         self._scatter(samples, path, step)
-        np.save(path[:-len(".png")] + ".npy", samples)
+        np.save(self.run.sample_path(step, "npy"), samples)
         if hasattr(self.provider, "centers"):
           self.coverage = metrics.mixture_mode_coverage(samples, self.provider.centers,
                                                         self.provider.std)
           tf.summary.scalar("modes_covered", self.coverage.modes_covered)
           tf.summary.scalar("high_quality_fraction", self.coverage.high_quality_fraction)
-          with open(os.path.join(self.run.samples, "mode_coverage.jsonl"), "a",
-                    encoding="utf-8") as f:
-            f.write(json.dumps({"step": step, **dataclasses.asdict(self.coverage)}) + "\n")
+          self.run.append_coverage({"step": step, **dataclasses.asdict(self.coverage)})
 
   def _scatter(self, samples, path, step):
     import matplotlib  # pylint: disable=g-import-not-at-top
@@ -256,8 +175,7 @@ class RunMonitor(keras.callbacks.Callback):
 def write_snapshot_figure(run: RunDirectory, provider, panels: int = 8) -> str | None:
   """One row of 2-D sample snapshots at evenly spaced saved steps (the last included), as in
   Nagarajan and Kolter's Figure 4; returns the PNG path, or None if there are no 2-D samples."""
-  steps = sorted(int(name[len("step_"):-len(".npy")]) for name in os.listdir(run.samples)
-                 if name.startswith("step_") and name.endswith(".npy"))
+  steps = run.sample_steps()
   if not steps:
     return None
   chosen = sorted({steps[round(i * (len(steps) - 1) / max(panels - 1, 1))]
@@ -270,7 +188,7 @@ def write_snapshot_figure(run: RunDirectory, provider, panels: int = 8) -> str |
   figure, axes = plt.subplots(1, len(chosen), figsize=(2 * len(chosen), 2.3), dpi=100,
                               squeeze=False)
   for axis, step in zip(axes[0], chosen):
-    samples = np.load(os.path.join(run.samples, f"step_{step:06d}.npy"))
+    samples = np.load(run.sample_path(step, "npy"))
     if samples.shape[-1] == 2:
       axis.scatter(real[:, 0], real[:, 1], s=1, c="tab:blue", alpha=0.2)
       axis.scatter(samples[:, 0], samples[:, 1], s=1, c="tab:red", alpha=0.4)
@@ -286,7 +204,7 @@ def write_snapshot_figure(run: RunDirectory, provider, panels: int = 8) -> str |
     axis.set_xticks([])
     axis.set_yticks([])
   figure.tight_layout()
-  path = os.path.join(run.samples, "over_iterations.png")
+  path = run.snapshots_path
   figure.savefig(path)
   plt.close(figure)
   return path
@@ -312,17 +230,23 @@ def _save_interrupted(model, manager, run, manifest, elapsed):
 
 
 def train(config: TrainConfig, verbose: int = 1) -> dict:
-  """Runs (or resumes) a training run; returns the final manifest. Raises ``RunError``."""
-  check_run_directory(config)
+  """Runs (or resumes) a training run; returns the final manifest.
+
+  Raises:
+    UserError: before anything is built, for a run that cannot start (a dataset that is not
+      installed, a run directory that holds a run, a resume with different settings, missing
+      FID features); ``RunError`` (a ``UserError``) for a run that diverged or was interrupted.
+  """
+  run = RunDirectory(config.run_dir)
+  data.check_available(config.dataset, data_dir=config.data_dir or None)
+  run.check_start(config)
   options = {"data_dir": config.data_dir} if config.data_dir else {}
   provider = data.get_provider(config.dataset, seed=config.seed, **options)
   evaluator, extractor = None, None
   if config.eval_at_end or config.eval_every:
-    try:  # load (or train) the feature extractor now: a missing one fails before training
-      extractor = (evaluate.feature_extractor(config.evaluation, config.dataset, config.data_dir)
-                   if provider.is_image else None)
-    except ValueError as error:
-      raise RunError(str(error)) from None
+    # Load (or train) the feature extractor now: a missing one fails before training.
+    extractor = (evaluate.feature_extractor(config.evaluation, config.dataset, config.data_dir)
+                 if provider.is_image else None)
     evaluator = functools.partial(evaluate.evaluate_generator, dataset=config.dataset,
                                   config=config.evaluation, data_dir=config.data_dir,
                                   extractor=extractor)
@@ -332,18 +256,18 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
   keras.utils.set_random_seed(config.seed)
   tf.config.experimental.enable_op_determinism()
   sample_shape = tuple(provider.shape)
-  discriminator = build_discriminator(config, sample_shape)
+  discriminator = networks.build_discriminator(config.discriminator, sample_shape)
   tfs_layers.converge_spectral_norms(discriminator)
-  generator = build_generator(config, sample_shape)
+  generator = networks.build_generator(config.generator, sample_shape)
   g_lr, constants = generator_learning_rate(config, discriminator)
-  model = gan.SmoothGAN(generator, discriminator, config.gan, noise_dim=config.noise_dim)
+  model = gan.SmoothGAN(generator, discriminator, config.gan,
+                        noise_dim=config.generator.noise_dim, seed=config.seed)
   model.compile(
       d_optimizer=_optimizer(config.d_optimizer, config.d_lr, config.d_beta1, config.d_beta2),
       g_optimizer=_optimizer(config.g_optimizer, g_lr, config.g_beta1, config.g_beta2))
   model.d_optimizer.build(discriminator.trainable_variables)
   model.g_optimizer.build(generator.trainable_variables)
 
-  run = RunDirectory(config.run_dir)
   os.makedirs(run.path, exist_ok=True)
   checkpoint = tf.train.Checkpoint(generator=generator, discriminator=discriminator,
                                    d_optimizer=model.d_optimizer, g_optimizer=model.g_optimizer,
@@ -355,8 +279,10 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
     manifest = run.read_manifest()
     manifest["resumed"] = manifest.get("resumed", []) + [int(model.step.numpy())]
   else:
-    manifest = {"config": dataclasses.asdict(config), "versions": provenance.versions(),
+    manifest = {"versions": provenance.versions(),
                 "started": datetime.datetime.now().isoformat(timespec="seconds")}
+  # A resume may change steps, logging and evaluation: the manifest holds the latest settings.
+  manifest.update(config=dataclasses.asdict(config), settings=tfs_config.settings(config))
   start_step = int(model.step.numpy())
   if not config.resume:
     manager.save(checkpoint_number=0)  # a good state to return to even if step 1 diverges
@@ -394,7 +320,7 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
         f"diverged at step {step}: {name} = {value}; last good checkpoint: step "
         f"{monitor.last_checkpoint_step} in {run.checkpoints}")
 
-  sampler = gan.GeneratorSampler(generator, config.noise_dim)
+  sampler = gan.GeneratorSampler(generator, config.generator.noise_dim)
   tf.saved_model.save(sampler, run.generator_export)
   discriminator.export(run.discriminator_export, verbose=False)
   manifest.update(status="completed", final_step=int(model.step.numpy()),
