@@ -1,8 +1,9 @@
 """Frozen run configurations: the one place where every setting and its default is defined.
 
-The command-line flags (``tfsmooth.flags``) take their defaults from these dataclasses and are
-turned back into them by ``from_flags``, field by field: a field's flag has the field's name
-unless its metadata names another (``flag``). A field whose metadata says ``trajectory=False``
+Each field is declared with ``setting``: its default, its flag's help text, allowed values and
+bounds. ``tfsmooth.flags`` defines one command-line flag per field from that, and ``from_flags``
+turns the parsed flags back into these dataclasses, field by field (a field's flag has the
+field's name unless ``setting(flag=...)`` names another). A field declared ``trajectory=False``
 (logging, checkpointing, evaluation) does not change the weights a run produces, so ``--resume``
 may change it; every other field must match the run being resumed (``trajectory_changes``).
 
@@ -30,14 +31,25 @@ OPTIMIZERS = ("adam", "sgd")
 FEATURES = ("classifier", "inception")
 
 
-def _flag(name: str, default: Any = dataclasses.MISSING):
-  """A field whose command-line flag is ``--name`` rather than the field's own name."""
-  return dataclasses.field(default=default, metadata={"flag": name})
+def setting(default: Any, description: str | None = None, *, flag: str | None = None,
+            trajectory: bool = True, choices: tuple[str, ...] | None = None,
+            lower_bound: int | None = None):
+  """A config field and its command-line flag: the one place both are described.
 
-
-def _not_trajectory(default: Any):
-  """A field that does not change the trained weights (``--resume`` may change it)."""
-  return dataclasses.field(default=default, metadata={"trajectory": False})
+  Args:
+    default: the field's and the flag's default.
+    description: the flag's help; None where another config already describes the same flag.
+    flag: the flag's name, if not the field's.
+    trajectory: False for a setting that does not change the trained weights (logging,
+      checkpointing, evaluation), which ``--resume`` may change.
+    choices: the allowed values (an enum flag).
+    lower_bound: the smallest allowed value of an integer flag.
+  """
+  metadata = {"help": description, "trajectory": trajectory, "choices": choices,
+              "lower_bound": lower_bound}
+  if flag:
+    metadata["flag"] = flag
+  return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,24 +57,39 @@ class DiscriminatorConfig:
   """The discriminator: built by ``tfsmooth.networks.build_discriminator`` for the constants
   report and for training runs alike."""
 
-  kind: str = _flag("discriminator", "conv7")
-  base_channels: int = 64  # conv7 / dcgan: channels of the first convolution
-  hidden_units: tuple[int, ...] = (128, 128)  # mlp / nk_mlp
-  activation: str = "elu"
-  alpha: float = 1.0  # final scale: the Lipschitz constant (condition D1)
-  sn_norm: str = "exact"
+  kind: str = setting("conv7",
+      "Discriminator: conv7 (the 7-layer SN conv net of Chu et al. Section 7), mlp (spectrally "
+      "normalised MLP), nk_mlp (Nagarajan-Kolter's ReLU MLP on x/4), dcgan (plain DCGAN conv net)."
+      " constants mode: conv7 or mlp.", flag="discriminator", choices=DISCRIMINATORS)
+  base_channels: int = setting(64,
+      "conv7/dcgan: channels of the first convolution (the paper's 64 gives 64..512).",
+      lower_bound=1)
+  hidden_units: tuple[int, ...] = setting((128, 128), "mlp/nk_mlp: hidden layer widths.")
+  activation: str = setting("elu",
+      "Discriminator activation; its (Lipschitz, smoothness) constants enter the bounds. "
+      "relu/leaky_relu are not smooth (beta1 = inf).", choices=BUILTIN_ACTIVATIONS)
+  alpha: float = setting(1.0,
+      "Final scale alpha of the discriminator (its Lipschitz constant, condition D1).")
+  sn_norm: str = setting("exact",
+      "Spectral normalisation of convolutions: exact (operator norm of the convolution on its "
+      "input shape) or kernel (Miyato et al.'s reshaped kernel; the convolution's norm can then "
+      "exceed 1).", choices=SN_NORMS)
 
 
 @dataclasses.dataclass(frozen=True)
 class GeneratorConfig:
   """The generator: built by ``tfsmooth.networks.build_generator``."""
 
-  kind: str = _flag("generator", "particle")
-  n_particles: int = 50000  # particle: n, so A = 1/sqrt(n)
-  particle_init_std: float = 1.0
-  noise_dim: int = 64  # mlp / dcgan latent size
-  hidden_units: tuple[int, ...] = _flag("g_hidden_units", (128, 128))
-  base_channels: int = _flag("g_base_channels", 64)
+  kind: str = setting("particle",
+      "train: particle (Chu et al. Section 7: n x d trainable samples), mlp (Nagarajan-Kolter MoG "
+      "generator) or dcgan.", flag="generator", choices=GENERATORS)
+  n_particles: int = setting(50000, "Particle generator size n (A = 1/sqrt(n), B = 0).")
+  particle_init_std: float = setting(1.0, "train: particles start from N(0, std^2).")
+  noise_dim: int = setting(64, "train: latent dimension of mlp/dcgan generators.", lower_bound=1)
+  hidden_units: tuple[int, ...] = setting((128, 128),
+      "train: mlp generator hidden widths.", flag="g_hidden_units")
+  base_channels: int = setting(64,
+      "train: dcgan generator channels.", flag="g_base_channels", lower_bound=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,17 +97,25 @@ class ConstantsConfig:
   """What ``--mode=constants`` builds and reports (see tfsmooth.report)."""
 
   discriminator: DiscriminatorConfig = DiscriminatorConfig()
-  input_shape: tuple[int, ...] = (32, 32, 3)
-  converge_spectral_norms: bool = True
-  penalty_lambda: float = 1.0
-  kernel_sigma: float = 1.0
-  n_particles: int = 50000
-  generator_a: float | None = None
-  generator_b: float | None = None
-  verify: bool = False
-  verify_starts: int = 16
-  verify_steps: int = 30
-  seed: int = 0
+  input_shape: tuple[int, ...] = setting((32, 32, 3),
+      "constants mode: discriminator input shape, H,W,C for conv7, D for mlp (train mode takes the"
+      " shape from --dataset).")
+  converge_spectral_norms: bool = setting(True,
+      "Converge every spectral norm's power-iteration vector (SVD / Lanczos) before reporting; off"
+      " reports the layers as initialised, with the random u a fresh layer starts from.")
+  penalty_lambda: float = setting(1.0, "lambda of the RKHS penalty: beta2 = lambda/sigma^2.")
+  kernel_sigma: float = setting(1.0, "Gaussian kernel bandwidth sigma of the RKHS penalty.")
+  n_particles: int = setting(50000)  # described in ConstantsConfig
+  generator_a: float | None = setting(None,
+      "A (G1) of a parametric generator; give with --generator_b instead of using the particle "
+      "generator.")
+  generator_b: float | None = setting(None, "B (G2) of a parametric generator.")
+  verify: bool = setting(False,
+      "Also estimate the true Lipschitz constant and smoothness numerically and print them next to"
+      " the bounds.")
+  verify_starts: int = setting(16, "Verification: random starting points.", lower_bound=1)
+  verify_steps: int = setting(30, "Verification: ascent steps per start.", lower_bound=0)
+  seed: int = setting(0, "Random seed (weights, data order, latents, verification).")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,66 +123,103 @@ class GANConfig:
   """The training objective and update scheme of ``tfsmooth.gan.SmoothGAN``. ``loss`` and
   ``penalty`` are names in the registries of ``tfsmooth.losses``."""
 
-  loss: str = "indicator"
-  penalty: str = "rkhs"
-  penalty_lambda: float = 1.0
-  kernel_sigma: float = 1.0
-  output_penalty_weight: float = 1.0
-  gradient_penalty_weight: float = 1.0
-  gp_weight: float = 10.0
-  n_disc: int = 2
-  update: str = "alternating"
-  eta: float = 0.0
-  unroll_steps: int = 0  # unrolled GAN (Metz et al. 2017): G descends V at D after K steps
-  particle_batch: int = 0  # particle generator step: 0 = all particles, else a random batch
+  loss: str = setting("indicator", "train: base loss, a name in tfsmooth.losses.LOSSES")
+  penalty: str = setting("rkhs",
+      "train: discriminator penalty, a name in tfsmooth.losses.PENALTIES")
+  penalty_lambda: float = setting(1.0)  # described in ConstantsConfig
+  kernel_sigma: float = setting(1.0)
+  output_penalty_weight: float = setting(1.0, "train: weight of the rkhs output term phi^2.")
+  gradient_penalty_weight: float = setting(1.0,
+      "train: weight of the rkhs gradient term sigma^2/2 |grad phi|^2.")
+  gp_weight: float = setting(10.0, "train: WGAN-GP weight (--penalty=gp).")
+  n_disc: int = setting(2, "train: discriminator steps per generator step.", lower_bound=1)
+  update: str = setting("alternating",
+      "train: alternating (D steps, then G sees the new D) or simultaneous (the last D step and "
+      "the G step at the same parameters; Nagarajan-Kolter).", choices=UPDATES)
+  eta: float = setting(0.0,
+      "train: Nagarajan-Kolter generator regulariser eta * |grad_{theta_D} V|^2 (0 = off).")
+  unroll_steps: int = setting(0,
+      "train: unrolled GAN (Metz et al. 2017), the baseline of Nagarajan-Kolter: the generator "
+      "descends V at the discriminator after K differentiable optimiser steps on its batch (0 = "
+      "off).", lower_bound=0)
+  particle_batch: int = setting(0,
+      "train: particles per generator step; 0 = all (the full gradient of Chu et al.'s analysis).",
+      lower_bound=0)
 
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
   """What to measure on generator samples (``tfsmooth.evaluate``)."""
 
-  features: str = "classifier"
-  inception_module: str = ""  # local SavedModel dir or a TF-Hub handle already in the cache
-  num_samples: int = _flag("eval_samples", 10000)
-  repeats: int = _flag("eval_repeats", 1)
-  classifier_seed: int = 0
-  classifier_cache: str = ""
-  train_classifier_if_missing: bool = True
+  features: str = setting("classifier",
+      "Features for FID/KID: classifier (a small conv net tfsmooth trains on the dataset, cached; "
+      "offline default) or inception (TF-GAN's Inception pool_3 from --inception_module).",
+      choices=FEATURES)
+  inception_module: str = setting("",
+      "A local SavedModel directory of TF-GAN's Inception module, or a TF-Hub handle already in "
+      "the TF-Hub cache (default handle: TF-GAN's INCEPTION_TFHUB). Nothing is downloaded.")
+  num_samples: int = setting(10000,
+      "Samples per FID/KID draw (capped at the size of the real test split).",
+      flag="eval_samples", lower_bound=2)
+  repeats: int = setting(1,
+      "Independent sample draws; mean and std are reported.", flag="eval_repeats", lower_bound=1)
+  classifier_seed: int = setting(0,
+      "Seed of the feature classifier (--mode=train_classifier trains it; eval loads it from the "
+      "cache).")
+  classifier_cache: str = setting("",
+      "Classifier cache directory (default $TFSMOOTH_CACHE or ~/.cache/tfsmooth/classifiers).")
+  train_classifier_if_missing: bool = setting(True,
+      "train/eval: train and cache the feature classifier if it is not cached yet (a few minutes).")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   """One training run (``--mode=train``); written to the run directory's manifest."""
 
-  run_dir: str = _not_trajectory(None)
-  dataset: str = "mnist"
-  data_dir: str = _not_trajectory("")  # where the files are, not which data
-  steps: int = _not_trajectory(1000)  # a resumed run continues to this step
-  batch_size: int = 64
+  run_dir: str | None = setting(None,
+      "train, eval, nk_toy: the run directory (manifest, TensorBoard logs, samples, checkpoints, "
+      "SavedModels).",
+      trajectory=False)
+  dataset: str = setting("mnist", "train: dataset")
+  data_dir: str = setting("",
+      "train: TFDS data directory for tfds:NAME datasets.", trajectory=False)
+  steps: int = setting(1000,
+      "train: generator steps in total (a resumed run continues to this step).",
+      trajectory=False, lower_bound=1)
+  batch_size: int = setting(64, "train: real/fake examples per discriminator step.", lower_bound=1)
   generator: GeneratorConfig = GeneratorConfig()
   discriminator: DiscriminatorConfig = DiscriminatorConfig()
   gan: GANConfig = GANConfig()
-  # Optimisers (g_lr_ratio: generator learning rate in units of gamma*; else g_lr).
-  d_optimizer: str = "adam"
-  d_lr: float = 1e-4
-  d_beta1: float = 0.5
-  d_beta2: float = 0.999
-  g_optimizer: str = "sgd"
-  g_lr: float = 1e-4
-  g_lr_ratio: float | None = None
-  g_beta1: float = 0.5
-  g_beta2: float = 0.999
-  # Run directory.
-  log_every: int = _not_trajectory(10)
-  sample_every: int = _not_trajectory(200)
-  checkpoint_every: int = _not_trajectory(200)
-  keep_checkpoints: int = _not_trajectory(3)
-  resume: bool = _not_trajectory(False)
-  # Evaluation (FID/KID or mode metrics) at the end and every eval_every steps (0: end only).
-  eval_at_end: bool = _not_trajectory(True)
-  eval_every: int = _not_trajectory(0)
-  evaluation: EvalConfig = _not_trajectory(EvalConfig())
-  seed: int = 0  # weights, data order, latents and interpolation weights
+  d_optimizer: str = setting("adam", "train: discriminator optimiser.", choices=OPTIMIZERS)
+  d_lr: float = setting(1e-4, "train: discriminator learning rate.")
+  d_beta1: float = setting(0.5, "train: discriminator Adam beta_1.")
+  d_beta2: float = setting(0.999, "train: discriminator Adam beta_2.")
+  g_optimizer: str = setting("sgd", "train: generator optimiser.", choices=OPTIMIZERS)
+  g_lr: float = setting(1e-4, "train: generator learning rate (unless --g_lr_ratio).")
+  g_lr_ratio: float | None = setting(None,
+      "train: generator learning rate in units of gamma* (gamma/gamma*; particle generator with an"
+      " SN discriminator).")
+  g_beta1: float = setting(0.5, "train: generator Adam beta_1.")
+  g_beta2: float = setting(0.999, "train: generator Adam beta_2.")
+  log_every: int = setting(10,
+      "train: TensorBoard scalars every N steps.", trajectory=False, lower_bound=1)
+  sample_every: int = setting(200,
+      "train: sample grid every N steps.", trajectory=False, lower_bound=1)
+  checkpoint_every: int = setting(200,
+      "train: checkpoint every N steps.", trajectory=False, lower_bound=1)
+  keep_checkpoints: int = setting(3, "train: checkpoints kept.", trajectory=False, lower_bound=1)
+  resume: bool = setting(False,
+      "train: continue the run in --run_dir from its latest checkpoint. Flags that change the "
+      "trained weights must match the run; --steps, logging, checkpoint and evaluation flags may "
+      "differ.", trajectory=False)
+  eval_at_end: bool = setting(True,
+      "train: evaluate the final generator (FID/KID or mode coverage) into manifest.json and "
+      "metrics.json.", trajectory=False)
+  eval_every: int = setting(0,
+      "train: also evaluate every N steps into TensorBoard (0 = only at the end).",
+      trajectory=False, lower_bound=0)
+  evaluation: EvalConfig = setting(EvalConfig(), trajectory=False)
+  seed: int = setting(0)  # described in ConstantsConfig
 
 
 def flag_name(field: dataclasses.Field) -> str:
@@ -168,17 +240,23 @@ def _leaves(cls, trajectory: bool = True):
 CONFIGS = (ConstantsConfig, TrainConfig)  # the configs built from flags
 
 
-def flag_defaults() -> dict[str, Any]:
-  """``{flag name: default}`` of every config field: the flags' defaults. A flag shared by two
-  configs (``--seed``, ``--penalty_lambda``) must have one default; a disagreement is a bug."""
-  defaults = {}
+def flag_fields() -> dict[str, dataclasses.Field]:
+  """``{flag name: the field that describes it}`` over every config built from flags, in
+  definition order: what ``tfsmooth.flags`` defines. A flag shared by two configs (``--seed``,
+  ``--penalty_lambda``) has one default and one description; a disagreement is a bug."""
+  fields = {}
   for cls in CONFIGS:
     for name, field, _ in _leaves(cls):
-      if name in defaults and defaults[name] != field.default:
-        raise AssertionError(f"--{name}: defaults differ between configs ({defaults[name]!r}, "
+      first = fields.setdefault(name, field)
+      if first.default != field.default:
+        raise AssertionError(f"--{name}: defaults differ between configs ({first.default!r}, "
                              f"{field.default!r})")
-      defaults[name] = field.default
-  return defaults
+      if field.metadata.get("help") and not first.metadata.get("help"):
+        fields[name] = field
+  undescribed = [name for name, field in fields.items() if not field.metadata.get("help")]
+  if undescribed:
+    raise AssertionError(f"flags without a description: {', '.join(undescribed)}")
+  return fields
 
 
 def from_flags(cls, values: Mapping[str, Any]):

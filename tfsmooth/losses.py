@@ -152,7 +152,7 @@ def _squared_norms(gradients):
 def rkhs_penalty(phi_hat, grad_hat, kernel_sigma, penalty_lambda, output_weight=1.0,
                  gradient_weight=1.0, mean=_local_mean):
   """Truncated squared Gaussian-RKHS norm of the discriminator, as a penalty (Chu et al.
-  Section 5.3, Moreau-Yosida regularisation with weight lambda; docs/theory.md):
+  Section 6.1, Moreau-Yosida regularisation with weight lambda; docs/theory.md):
 
       R = E[w_out phi(x_hat)^2 + w_grad (sigma^2 / 2) |grad phi(x_hat)|^2] / (2 lambda)
 
@@ -214,6 +214,6 @@ register_loss(Loss(
                                                     config.penalty_lambda)))
 
 register_penalty(Penalty("rkhs", "E[phi^2 + sigma^2/2 |grad phi|^2] / (2 lambda) on random "
-                         "interpolates (Chu et al. Section 5.3)", _rkhs))
+                         "interpolates (Chu et al. Section 6.1)", _rkhs))
 register_penalty(Penalty("gp", "WGAN-GP, gp_weight * E(|grad D| - 1)^2", _gp))
 register_penalty(Penalty("none", "no penalty"))

@@ -122,7 +122,7 @@ def dcgan_generator(noise_dim: int, output_shape: Sequence[int], base_channels: 
 
 @keras.saving.register_keras_serializable(package="tfsmooth")
 class ParticleGenerator(keras.Model):
-  """Chu et al.'s particle generator (Section 6): ``theta`` is an ``n x d`` trainable matrix and
+  """Chu et al.'s particle generator (Section 7): ``theta`` is an ``n x d`` trainable matrix and
   ``X_theta(z) = theta[z]`` for ``z`` uniform on ``{0..n-1}``; its inputs are row indices.
   A = 1/sqrt(n), B = 0 (``tfsmooth.theory.particle_generator_constants``)."""
 

@@ -8,7 +8,7 @@ descent with step ``gamma <= gamma* = 1/L`` converges to a stationary point.
 
 ``alpha`` and ``beta1`` come from walking the layers of the built discriminator and composing
 each layer's ``Bounds`` (``tfsmooth.layers``); ``beta2`` comes from the RKHS penalty; A and B
-from the generator (particle generator: A = 1/sqrt(n), B = 0; Section 6).
+from the generator (particle generator: A = 1/sqrt(n), B = 0; Section 7).
 """
 
 import dataclasses
@@ -154,7 +154,7 @@ def rkhs_beta2(penalty_lambda: float, kernel_sigma: float) -> float:
 
 
 def particle_generator_constants(n_particles: int) -> tuple[float, float]:
-  """(A, B) of the particle generator X_theta(z) = theta[z], z uniform on {1..n} (Section 6):
+  """(A, B) of the particle generator X_theta(z) = theta[z], z uniform on {1..n} (Section 7):
   ``E_z |theta[z] - theta'[z]| <= |theta - theta'|_F / sqrt(n)`` and the map is linear."""
   if n_particles < 1:
     raise ValueError(f"n_particles must be >= 1, got {n_particles}")
