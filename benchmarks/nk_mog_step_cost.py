@@ -49,7 +49,7 @@ def build(options):
 
 def main(argv):
   del argv
-  from tfsmooth import compat  # noqa: F401  (sets the TF environment, then loads TensorFlow)
+  from tfsmooth import compat  # noqa: F401  (sets the TF environment before TensorFlow loads)
   runners = {name: build(options) for name, options in METHODS.items()}
   for run in runners.values():
     run(FLAGS.steps_per_block)  # warm-up: tracing

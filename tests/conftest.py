@@ -18,6 +18,14 @@ from tfsmooth import compat  # noqa: E402,F401  (sets the TF environment before 
 # isort: split
 import keras  # noqa: E402
 import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPU devices, set before TensorFlow starts its devices: a real 2-replica
+# MirroredStrategy for tests/test_distribute.py. One-device code runs on the first, as before.
+CPU_REPLICAS = 2
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0],
+    [tf.config.LogicalDeviceConfiguration() for _ in range(CPU_REPLICAS)])
 
 
 @pytest.fixture(autouse=True)
@@ -29,17 +37,26 @@ class Cli:
   """Runs ``python -m MODULE ARGS`` (or ``python -c SCRIPT``) in a subprocess from the checkout,
   as a user runs tfsmooth's commands; returns the ``subprocess.CompletedProcess`` (text)."""
 
-  root = ROOT
-
   def __call__(self, *args, module: str = "tfsmooth.main", timeout: float = 600):
     return self._python("-m", module, *[str(a) for a in args], timeout=timeout)
 
   def script(self, code: str, *args, timeout: float = 600):
     return self._python("-c", code, *[str(a) for a in args], timeout=timeout)
 
+  def start(self, code: str, *args, log: str, env: dict | None = None) -> subprocess.Popen:
+    """``python -c CODE ARGS`` started in the background, stdout and stderr to the file ``log``
+    (the caller waits for it, and kills it if it must)."""
+    with open(log, "w", encoding="utf-8") as output:
+      return subprocess.Popen([sys.executable, "-c", code, *[str(a) for a in args]], cwd=ROOT,
+                              env={**self._env(), **(env or {})}, stdout=output,
+                              stderr=subprocess.STDOUT)
+
+  @staticmethod
+  def _env() -> dict:
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+
   def _python(self, *argv, timeout):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, *argv], cwd=ROOT, env=self._env(), capture_output=True,
                           text=True, timeout=timeout, check=False)
 
   @staticmethod

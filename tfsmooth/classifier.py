@@ -159,7 +159,7 @@ def _load_split(dataset: str, split: str, data_dir: str | None):
     return images, labels, 10
   images, labels, num_classes = data.load_tfds(dataset[len(data.TFDS_PREFIX):], split, data_dir)
   if labels is None or not num_classes:
-    raise ValueError(f"dataset '{dataset}' has no class labels to train a classifier on")
+    raise NoClassifierError(f"dataset '{dataset}' has no class labels to train a classifier on")
   return images, labels, num_classes
 
 
@@ -419,8 +419,9 @@ def load_classifier(dataset: str, seed: int = 0, cache_dir: str | None = None,
   with open(info_path, encoding="utf-8") as f:
     info = json.load(f)
   if info.get("dataset") != name or info.get("seed") != int(seed):
-    raise ValueError(f"{directory}: holds the classifier of dataset '{info.get('dataset')}' "
-                     f"seed {info.get('seed')}, not '{name}' seed {int(seed)}")
+    raise ClassifierUnavailableError(
+        f"{directory}: holds the classifier of dataset '{info.get('dataset')}' seed "
+        f"{info.get('seed')}, not '{name}' seed {int(seed)}")
   model = keras.models.load_model(model_path, compile=False)
   if dataset == "stacked_mnist":
     return Classifier(model, info, per_channel=True, channels=3)

@@ -70,6 +70,7 @@ def import_tfgan():
   # TF-GAN does `import tensorflow.compat.v1 as tf`, which rebinds tf.compat.v1; import it
   # before patching so the stand-in is set on the module TF-GAN will actually see.
   import tensorflow.compat.v1 as tf_v1  # pylint: disable=g-import-not-at-top
+  import tensorflow_probability  # noqa: F401  # pylint: disable=g-import-not-at-top
   stand_in = _estimator_stand_in()
   for module in (tf, tf_v1):
     if not hasattr(module, "estimator"):

@@ -23,12 +23,13 @@ BUILTIN_ACTIVATIONS = ("elu", "leaky_relu", "linear", "relu", "sigmoid", "softpl
 # Spectrally normalised discriminators (conv7, mlp) are the ones Theorem 1's constants apply to.
 DISCRIMINATORS = ("conv7", "mlp", "nk_mlp", "dcgan")
 SN_DISCRIMINATORS = ("conv7", "mlp")
-INPUT_RANK = {"conv7": 3, "mlp": 1, "nk_mlp": 1, "dcgan": 3}
+INPUT_RANK = {"conv7": 3, "mlp": 1}  # of the SN discriminators' --input_shape (constants mode)
 GENERATORS = ("particle", "mlp", "dcgan")
 IMAGE_NETWORKS = ("conv7", "dcgan")  # need image data (NHWC)
 UPDATES = ("alternating", "simultaneous")
 OPTIMIZERS = ("adam", "sgd")
 FEATURES = ("classifier", "inception")
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # built by tfsmooth.distribute
 
 
 def setting(default: Any, description: str | None = None, *, flag: str | None = None,
@@ -219,6 +220,20 @@ class TrainConfig:
       "train: also evaluate every N steps into TensorBoard (0 = only at the end).",
       trajectory=False, lower_bound=0)
   evaluation: EvalConfig = setting(EvalConfig(), trajectory=False)
+  # Where to train. Not a trajectory setting: 1 or N replicas give the same weights to float
+  # tolerance (tests/test_distribute.py), so a run may resume on another machine.
+  strategy: str = setting("default",
+      "train: tf.distribute strategy. default: one device; mirrored: all local GPUs (or "
+      "--cpu_replicas CPU devices); multi_worker: MultiWorkerMirroredStrategy from TF_CONFIG; "
+      "tpu: TPUStrategy for --tpu. --batch_size is the global batch.", choices=STRATEGIES,
+      trajectory=False)
+  cpu_replicas: int = setting(0,
+      "train: with --strategy=mirrored, split the CPU into N logical devices, one replica each "
+      "(for testing on a machine without GPUs; 0: use the GPUs).", lower_bound=0,
+      trajectory=False)
+  tpu: str = setting("",
+      "train: with --strategy=tpu, the Cloud TPU's name, grpc://HOST:PORT, or local (a TPU VM).",
+      trajectory=False)
   seed: int = setting(0)  # described in ConstantsConfig
 
 

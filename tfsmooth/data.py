@@ -424,7 +424,7 @@ def _read_idx(path: str) -> np.ndarray:
   with gzip.open(path, "rb") as f:
     data = f.read()
   if data[:2] != b"\0\0" or data[2] != 0x08:
-    raise ValueError(f"{path}: not an idx file of unsigned bytes")
+    raise DatasetUnavailableError(f"{path}: not an idx file of unsigned bytes")
   ndim = data[3]
   dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
   return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
@@ -435,7 +435,7 @@ def _read_fashion_mnist(images_path: str, labels_path: str):
   images = _read_idx(images_path).reshape(-1, 28, 28, 1)
   labels = _read_idx(labels_path).astype(np.int64)
   if len(images) != len(labels):
-    raise ValueError(f"{images_path}: {len(images)} images but {len(labels)} labels")
+    raise DatasetUnavailableError(f"{images_path}: {len(images)} images but {len(labels)} labels")
   return _read_only(images), _read_only(labels)
 
 
@@ -501,10 +501,11 @@ def load_tfds(name: str, split: str = "train", data_dir: str | None = None):
     images.append(x)
     labels.append(y)
   if not images:
-    raise ValueError(f"dataset '{TFDS_PREFIX}{name}': split '{split}' is empty")
+    raise UnknownDatasetError(f"dataset '{TFDS_PREFIX}{name}': split '{split}' is empty")
   images = np.concatenate(images)
   if images.dtype != np.uint8:
-    raise ValueError(f"dataset '{TFDS_PREFIX}{name}': images are {images.dtype}, not uint8")
+    raise UnknownDatasetError(f"dataset '{TFDS_PREFIX}{name}': images are {images.dtype}, not "
+                              "uint8")
   num_classes = getattr(features["label"], "num_classes", None) if has_label else None
   return images, (np.concatenate(labels).astype(np.int64) if has_label else None), num_classes
 

@@ -95,7 +95,7 @@ def evaluate_run(run_dir: str, config: EvalConfig,
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   run = RunDirectory(run_dir)
   manifest = run.read_manifest()
-  if not run.completed() or not os.path.isdir(run.generator_export):
+  if manifest.get("status") != "completed" or not os.path.isdir(run.generator_export):
     raise UserError(f"--run_dir={run_dir}: no exported generator (run status "
                     f"'{manifest.get('status')}'); finish or --resume the run first")
   run_config = manifest["config"]

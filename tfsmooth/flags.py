@@ -169,7 +169,9 @@ def _check_generator(values):
     message="--unroll_steps needs --eta=0 (two different generator objectives), a loss with a "
     "discriminator (not mmd) and --penalty=none (a penalty would need third derivatives)")
 def _check_unrolling(values):
-  return values["unroll_steps"] == 0 or (values["eta"] == 0 and values["penalty"] == "none"
+  no_penalty = (values["penalty"] not in losses.PENALTIES
+                or losses.PENALTIES[values["penalty"]].fn is None)
+  return values["unroll_steps"] == 0 or (values["eta"] == 0 and no_penalty
                                          and _trains_discriminator(values["loss"]))
 
 

@@ -27,27 +27,27 @@ global batch size), so the same step runs under any ``tf.distribute`` strategy.
 import keras
 import tensorflow as tf
 
+from tfsmooth import distribute
 from tfsmooth import losses
 from tfsmooth import networks
 from tfsmooth.config import GANConfig
 
-# Stateless seeds are (seed, (step * draws_per_step + draw) * _MAX_REPLICAS + replica): distinct
-# for every draw of every step on every replica. A step draws 2 per discriminator step and 1 for
-# the generator (the last slot); 64 slots (as before n_disc could exceed 31, so earlier runs
-# reproduce bit for bit) unless n_disc needs more.
+# Stateless seeds are (seed, (step * draws_per_step + draw) * _COUNTER_STRIDE): distinct for every
+# draw of every step. A step draws 2 per discriminator step and 1 for the generator (the last
+# slot), each for the global batch (every replica takes its slice: tfsmooth.distribute). The
+# 64 slots and the stride are those of earlier versions (which drew per replica), so earlier runs
+# reproduce bit for bit; n_disc >= 32 gets more slots.
 _MIN_DRAWS_PER_STEP = 64
-_MAX_REPLICAS = 4096
+_COUNTER_STRIDE = 4096
 
 
 def draws_per_step(n_disc: int) -> int:
   return max(_MIN_DRAWS_PER_STEP, 2 * n_disc + 1)
 
 
-def replica_mean(values):
-  """Mean over the global batch: this replica's sum / (local batch * replicas)."""
-  values = tf.reshape(values, [-1])
-  replicas = tf.distribute.get_strategy().num_replicas_in_sync
-  return tf.reduce_sum(values) / tf.cast(tf.size(values) * replicas, values.dtype)
+def _global_norm_share(gradients):
+  """This replica's share of the norm of the global (all-reduced) gradient."""
+  return distribute.share(tf.linalg.global_norm(distribute.all_sum(gradients)))
 
 
 def latent_sampler(generator, noise_dim: int | None = None):
@@ -126,13 +126,14 @@ class SmoothGAN(keras.Model):
     self.discriminator = discriminator
     self.config = config
     self.seed = seed  # of the step's random draws (latents, interpolation weights)
-    self.loss = losses.get_loss(config.loss)
-    self.penalty = losses.get_penalty(config.penalty)
+    self.loss_spec = losses.get_loss(config.loss)  # not `loss`: Keras's own attribute
+    self.penalty_spec = losses.get_penalty(config.penalty)
     self.draws_per_step = draws_per_step(config.n_disc)
     self.sample_latent = latent_sampler(generator, noise_dim)
     self.is_particle = isinstance(generator, networks.ParticleGenerator)
+    # Every replica counts the same steps: the first replica's value is kept.
     self.step = self.add_weight(name="gan_step", shape=(), dtype="int64", initializer="zeros",
-                                trainable=False)
+                                trainable=False, aggregation="only_first_replica")
     # Both networks are built; without this, fit under a strategy would try to build the model
     # by calling it on a data batch, which is not its input (a latent).
     self.built = True
@@ -146,10 +147,13 @@ class SmoothGAN(keras.Model):
     return self.generator(latent, training=training)
 
   def _seed(self, draw: int):
-    replica = tf.distribute.get_replica_context()
-    replica_id = tf.cast(replica.replica_id_in_sync_group if replica else 0, tf.int64)
-    counter = (self.step * self.draws_per_step + draw) * _MAX_REPLICAS + replica_id
+    counter = (self.step * self.draws_per_step + draw) * _COUNTER_STRIDE
     return tf.stack([tf.constant(self.seed, tf.int64), counter])
+
+  def _latent(self, local_size, draw: int):
+    """This replica's slice of the latents drawn for the global batch."""
+    global_size = local_size * distribute.replicas()
+    return distribute.replica_slice(self.sample_latent(global_size, self._seed(draw)))
 
   # ------------------------------------------------------------------------------------------
   # Gradients
@@ -162,17 +166,18 @@ class SmoothGAN(keras.Model):
       # One call on real and fake together: one power-iteration update per discriminator step.
       outputs = self.discriminator(tf.concat([real, fake], 0), training=True)
       d_real, d_fake = outputs[:batch], outputs[batch:]
-      game_value = self.loss.value(d_real, d_fake, replica_mean)
+      game_value = self.loss_spec.value(d_real, d_fake, distribute.global_mean)
       d_loss = -game_value
-      terms = {"d_real": replica_mean(d_real), "d_fake": replica_mean(d_fake)}
-      if self.penalty.fn is not None:
-        penalty, parts = self.penalty.fn(self.discriminator, real, fake, interpolation_seed,
-                                         self.config, replica_mean)
+      terms = {"d_real": distribute.global_mean(d_real),
+               "d_fake": distribute.global_mean(d_fake)}
+      if self.penalty_spec.fn is not None:
+        penalty, parts = self.penalty_spec.fn(self.discriminator, real, fake, interpolation_seed,
+                                         self.config, distribute.global_mean)
         terms.update(parts, penalty=penalty)
         d_loss += penalty
     variables = self.discriminator.trainable_variables
     gradients = tape.gradient(d_loss, variables)
-    terms.update(d_loss=d_loss, value=game_value, d_grad_norm=tf.linalg.global_norm(gradients))
+    terms.update(d_loss=d_loss, value=game_value, d_grad_norm=_global_norm_share(gradients))
     return gradients, terms
 
   def unrolled_discriminator_outputs(self, real, fake):
@@ -190,8 +195,10 @@ class SmoothGAN(keras.Model):
         tape.watch(params)
         outputs, _ = discriminator.stateless_call(params, fixed, tf.concat([real, fake], 0),
                                                   training=True)
-        d_loss = -self.loss.value(outputs[:batch], outputs[batch:], replica_mean)
-      params, state = rule.step(params, tape.gradient(d_loss, params), state, k)
+        d_loss = -self.loss_spec.value(outputs[:batch], outputs[batch:], distribute.global_mean)
+      # The look-ahead step uses the global gradient, as the real optimiser step would.
+      gradients = distribute.all_sum(tape.gradient(d_loss, params))
+      params, state = rule.step(params, gradients, state, k)
     outputs, _ = discriminator.stateless_call(params, fixed, fake, training=True)
     return outputs
 
@@ -206,45 +213,51 @@ class SmoothGAN(keras.Model):
     variables = self.generator.trainable_variables
     with tf.GradientTape(persistent=config.eta > 0) as tape:
       fake = self.generator(latent, training=True)
-      if not self.loss.trains_discriminator:
-        g_loss = self.loss.closed_form(real, fake, config)
+      if not self.loss_spec.trains_discriminator:
+        g_loss = self.loss_spec.closed_form(real, fake, config)
         regulariser = tf.zeros_like(g_loss)
       elif config.unroll_steps:
-        g_loss = self.loss.generator_loss(self.unrolled_discriminator_outputs(real, fake),
-                                          replica_mean)
+        g_loss = self.loss_spec.generator_loss(self.unrolled_discriminator_outputs(real, fake),
+                                          distribute.global_mean)
         regulariser = tf.zeros_like(g_loss)
       else:
         with tf.GradientTape() as inner:
           d_real = self.discriminator(real, training=False)
           d_fake = self.discriminator(fake, training=False)
-          game_value = self.loss.value(d_real, d_fake, replica_mean)
-        g_loss = self.loss.generator_loss(d_fake, replica_mean)
+          game_value = self.loss_spec.value(d_real, d_fake, distribute.global_mean)
+        g_loss = self.loss_spec.generator_loss(d_fake, distribute.global_mean)
         regulariser = tf.zeros_like(g_loss)
         if config.eta > 0:
-          value_gradients = inner.gradient(game_value, self.discriminator.trainable_variables)
-          regulariser = config.eta * losses.squared_global_norm(value_gradients)
+          # |grad_D V|^2 of the global V: square the all-reduced gradient, not each replica's.
+          value_gradients = distribute.all_sum(
+              inner.gradient(game_value, self.discriminator.trainable_variables))
+          regulariser = distribute.share(
+              config.eta * losses.squared_global_norm(value_gradients))
       total = g_loss + regulariser
     gradients = tape.gradient(total, variables)
     loss_gradients = tape.gradient(g_loss, variables) if config.eta > 0 else gradients
     del tape
     return gradients, {"g_loss": g_loss, "nk_regulariser": regulariser,
-                       "g_grad_norm": tf.linalg.global_norm(loss_gradients)}
+                       "g_grad_norm": _global_norm_share(loss_gradients)}
 
   # ------------------------------------------------------------------------------------------
   # The step
 
   def _generator_latent(self, batch_size):
     if self.is_particle and self.config.particle_batch == 0:
-      return tf.range(self.generator.num_particles)  # all particles: the full gradient
-    size = self.config.particle_batch if self.is_particle else batch_size
-    return self.sample_latent(size, self._seed(self.draws_per_step - 1))
+      # All particles, the full gradient; each replica takes its share of the rows.
+      return distribute.replica_slice(tf.range(self.generator.num_particles))
+    if self.is_particle:
+      return distribute.replica_slice(
+          self.sample_latent(self.config.particle_batch, self._seed(self.draws_per_step - 1)))
+    return self._latent(batch_size, self.draws_per_step - 1)
 
   def train_step(self, data):
     real_batches = batch_major(data)  # back to (n_disc, batch, ...): the transpose is its inverse
     config = self.config
     batch_size = tf.shape(real_batches)[1]
     metrics = {}
-    disc_steps = config.n_disc if self.loss.trains_discriminator else 0
+    disc_steps = config.n_disc if self.loss_spec.trains_discriminator else 0
     simultaneous = config.update == "simultaneous"
     for k in range(disc_steps):
       if simultaneous and k == disc_steps - 1:
@@ -253,7 +266,7 @@ class SmoothGAN(keras.Model):
         g_gradients, g_metrics = self.generator_gradients(
             real_batches[k], self._generator_latent(batch_size))
         metrics.update(g_metrics)
-      latent = self.sample_latent(batch_size, self._seed(2 * k))
+      latent = self._latent(batch_size, 2 * k)
       d_gradients, d_metrics = self.discriminator_gradients(real_batches[k], latent,
                                                             self._seed(2 * k + 1))
       self.d_optimizer.apply(d_gradients, self.discriminator.trainable_variables)
@@ -264,7 +277,8 @@ class SmoothGAN(keras.Model):
       metrics.update(g_metrics)
     self.g_optimizer.apply(g_gradients, self.generator.trainable_variables)
     self.step.assign_add(1)
-    return metrics
+    # Every metric is a share: the sum is the global value.
+    return distribute.metrics_for_fit(distribute.all_sum(metrics))
 
   def sample(self, num: int, seed: int):
     """``num`` generator samples from latents drawn with ``seed`` (inference mode)."""

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import dataclasses
 
 from tfsmooth import compat
+from tfsmooth import distribute
 
 tf = compat.LazyModule("tensorflow")
 
@@ -139,9 +140,11 @@ def mmd_loss(real, fake, kernel_sigma, penalty_lambda):
 
 
 def interpolates(real, fake, seed):
-  """``x_hat = t x_real + (1 - t) x_fake``, ``t ~ U(0, 1)`` per example (stateless in seed)."""
-  shape = tf.concat([tf.shape(real)[:1], tf.ones([tf.rank(real) - 1], tf.int32)], 0)
-  t = tf.random.stateless_uniform(shape, seed=seed, dtype=real.dtype)
+  """``x_hat = t x_real + (1 - t) x_fake``, ``t ~ U(0, 1)`` per example (stateless in seed; drawn
+  for the global batch, of which this replica takes its slice)."""
+  shape = tf.concat([tf.shape(real)[:1] * distribute.replicas(),
+                     tf.ones([tf.rank(real) - 1], tf.int32)], 0)
+  t = distribute.replica_slice(tf.random.stateless_uniform(shape, seed=seed, dtype=real.dtype))
   return t * real + (1.0 - t) * fake
 
 
@@ -210,8 +213,10 @@ register_loss(Loss("wgan", "E D(x) - E D(G(z))", wgan_value,
                    lambda d_fake, mean=_local_mean: -mean(d_fake)))
 register_loss(Loss(
     "mmd", "closed-form Gaussian-kernel lambda/2 MMD^2 (no discriminator training)",
-    closed_form=lambda real, fake, config: mmd_loss(real, fake, config.kernel_sigma,
-                                                    config.penalty_lambda)))
+    # Over all pairs of the global batch: gather every replica's samples, then take a share.
+    closed_form=lambda real, fake, config: distribute.share(mmd_loss(
+        distribute.all_gather(real), distribute.all_gather(fake), config.kernel_sigma,
+        config.penalty_lambda))))
 
 register_penalty(Penalty("rkhs", "E[phi^2 + sigma^2/2 |grad phi|^2] / (2 lambda) on random "
                          "interpolates (Chu et al. Section 6.1)", _rkhs))

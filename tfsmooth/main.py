@@ -12,6 +12,7 @@ from absl import logging
 from tfsmooth import console
 from tfsmooth import flags as tfs_flags
 from tfsmooth.errors import UserError
+from tfsmooth.rundir import RunDirectory
 
 
 def _fail(message: str, status: int):
@@ -46,7 +47,7 @@ def run_eval():
   flags = tfs_flags.FLAGS
   result = evaluate.evaluate_run(flags.run_dir, tfs_flags.eval_config())
   print(_metrics_line(result))
-  print(f"wrote {flags.run_dir}/metrics.json")
+  print(f"wrote {RunDirectory(flags.run_dir).metrics_path}")
 
 
 def run_train_classifier():
@@ -77,9 +78,7 @@ def main(argv):
   # TF's savers log every file at INFO and TFDS warns about what it cannot find before our own
   # one-line error says so; the user's messages come from tfsmooth.
   logging.set_verbosity(logging.ERROR)
-  # Imported here, after the flags are valid: this loads TensorFlow.
-  from tfsmooth import compat  # noqa: F401  (sets the TF environment, then loads TensorFlow)
-  try:
+  try:  # each job loads TensorFlow (tfsmooth.compat, imported by the flags, set its environment)
     JOBS[tfs_flags.FLAGS.mode]()
   except UserError as error:  # expected: one line; anything else is a bug and keeps its traceback
     _fail(str(error), error.exit_status)

@@ -98,9 +98,13 @@ def mlp_generator(noise_dim: int, output_dim: int, hidden_units: Sequence[int] =
 
 
 def dcgan_generator(noise_dim: int, output_shape: Sequence[int], base_channels: int = 64,
+                    synchronized_bn: bool = False,
                     name: str = "dcgan_generator") -> keras.Sequential:
   """A small DCGAN generator: dense to (H/4, W/4, 2*base), two stride-2 transposed convolutions
-  with batch norm and ReLU, tanh output in [-1, 1]. Needs H and W divisible by 4."""
+  with batch norm and ReLU, tanh output in [-1, 1]. Needs H and W divisible by 4.
+
+  ``synchronized_bn``: batch statistics over the global batch under a multi-replica strategy
+  (all-reduced moments), so N replicas normalise as one device does."""
   height, width, channels = (int(v) for v in output_shape)
   if height % 4 or width % 4:
     raise ValueError(f"dcgan_generator needs height and width divisible by 4, got "
@@ -108,12 +112,12 @@ def dcgan_generator(noise_dim: int, output_shape: Sequence[int], base_channels: 
   model = keras.Sequential(name=name)
   model.add(keras.Input((int(noise_dim),)))
   model.add(keras.layers.Dense(height // 4 * width // 4 * base_channels * 2, use_bias=False))
-  model.add(keras.layers.BatchNormalization())
+  model.add(keras.layers.BatchNormalization(synchronized=synchronized_bn))
   model.add(keras.layers.ReLU())
   model.add(keras.layers.Reshape((height // 4, width // 4, base_channels * 2)))
   model.add(keras.layers.Conv2DTranspose(base_channels, 4, strides=2, padding="same",
                                          use_bias=False))
-  model.add(keras.layers.BatchNormalization())
+  model.add(keras.layers.BatchNormalization(synchronized=synchronized_bn))
   model.add(keras.layers.ReLU())
   model.add(keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
                                          activation="tanh"))
@@ -157,7 +161,8 @@ DISCRIMINATOR_BUILDERS = {
 GENERATOR_BUILDERS = {
     "particle": lambda c, shape: ParticleGenerator(c.n_particles, shape, c.particle_init_std),
     "mlp": lambda c, shape: mlp_generator(c.noise_dim, math.prod(shape), c.hidden_units),
-    "dcgan": lambda c, shape: dcgan_generator(c.noise_dim, shape, c.base_channels),
+    "dcgan": lambda c, shape, **options: dcgan_generator(c.noise_dim, shape, c.base_channels,
+                                                         **options),
 }
 
 
@@ -166,6 +171,9 @@ def build_discriminator(config: DiscriminatorConfig, input_shape: Sequence[int])
   return DISCRIMINATOR_BUILDERS[config.kind](config, tuple(int(v) for v in input_shape))
 
 
-def build_generator(config: GeneratorConfig, sample_shape: Sequence[int]) -> keras.Model:
-  """The generator ``config`` describes, producing examples of shape ``sample_shape``."""
-  return GENERATOR_BUILDERS[config.kind](config, tuple(int(v) for v in sample_shape))
+def build_generator(config: GeneratorConfig, sample_shape: Sequence[int],
+                    replicas: int = 1) -> keras.Model:
+  """The generator ``config`` describes, producing examples of shape ``sample_shape``, for
+  training on ``replicas`` replicas (batch norm then uses the global batch's statistics)."""
+  options = {"synchronized_bn": True} if replicas > 1 and config.kind == "dcgan" else {}
+  return GENERATOR_BUILDERS[config.kind](config, tuple(int(v) for v in sample_shape), **options)

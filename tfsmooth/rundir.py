@@ -37,6 +37,8 @@ class RunDirectory:
   """Paths, manifest and saved samples of one run."""
 
   def __init__(self, path: str):
+    if not path:
+      raise UserError("no run directory given (--run_dir, TrainConfig.run_dir)")
     self.path = path
     self.manifest_path = os.path.join(path, MANIFEST)
     self.checkpoints = os.path.join(path, "checkpoints")

@@ -8,6 +8,8 @@ import datetime
 import functools
 import math
 import os
+import shutil
+import tempfile
 import time
 
 import keras
@@ -17,6 +19,7 @@ import tensorflow as tf
 from tfsmooth import config as tfs_config
 from tfsmooth import console
 from tfsmooth import data
+from tfsmooth import distribute
 from tfsmooth import evaluate
 from tfsmooth import gan
 from tfsmooth import layers as tfs_layers
@@ -38,6 +41,20 @@ class TrainingDiverged(RunError):
 
 # ---------------------------------------------------------------------------------------------
 # Building the pieces
+
+
+def check_replica_split(config: TrainConfig, replicas: int) -> None:
+  """Refuses batches that ``replicas`` replicas cannot share equally (every mean over the global
+  batch assumes equal local batches: tfsmooth.distribute.global_mean)."""
+  if config.batch_size % replicas:
+    raise UserError(f"--batch_size={config.batch_size} (the global batch) is not divisible by "
+                    f"the {replicas} replicas of --strategy={config.strategy}")
+  if config.generator.kind == "particle":
+    name, rows = (("particle_batch", config.gan.particle_batch) if config.gan.particle_batch
+                  else ("n_particles", config.generator.n_particles))
+    if rows % replicas:
+      raise UserError(f"--{name}={rows} (particles per generator step) is not divisible by the "
+                      f"{replicas} replicas of --strategy={config.strategy}")
 
 
 def _optimizer(name, learning_rate, beta_1, beta_2):
@@ -237,9 +254,16 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
       installed, a run directory that holds a run, a resume with different settings, missing
       FID features); ``RunError`` (a ``UserError``) for a run that diverged or was interrupted.
   """
-  run = RunDirectory(config.run_dir)
+  # First: splitting the CPU into replicas must happen before TensorFlow starts its devices.
+  strategy = distribute.make_strategy(config.strategy, config.cpu_replicas, config.tpu)
+  check_replica_split(config, strategy.num_replicas_in_sync)
+  run = shared = RunDirectory(config.run_dir)
   data.check_available(config.dataset, data_dir=config.data_dir or None)
-  run.check_start(config)
+  chief = distribute.is_chief(strategy)
+  if chief:
+    run.check_start(config)
+  else:  # another worker of a multi-worker run: it writes only to a temporary directory
+    run = RunDirectory(tempfile.mkdtemp(prefix="tfsmooth_worker_"))
   options = {"data_dir": config.data_dir} if config.data_dir else {}
   provider = data.get_provider(config.dataset, seed=config.seed, **options)
   evaluator, extractor = None, None
@@ -256,27 +280,31 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
   keras.utils.set_random_seed(config.seed)
   tf.config.experimental.enable_op_determinism()
   sample_shape = tuple(provider.shape)
-  discriminator = networks.build_discriminator(config.discriminator, sample_shape)
-  tfs_layers.converge_spectral_norms(discriminator)
-  generator = networks.build_generator(config.generator, sample_shape)
-  g_lr, constants = generator_learning_rate(config, discriminator)
-  model = gan.SmoothGAN(generator, discriminator, config.gan,
-                        noise_dim=config.generator.noise_dim, seed=config.seed)
-  model.compile(
-      d_optimizer=_optimizer(config.d_optimizer, config.d_lr, config.d_beta1, config.d_beta2),
-      g_optimizer=_optimizer(config.g_optimizer, g_lr, config.g_beta1, config.g_beta2))
-  model.d_optimizer.build(discriminator.trainable_variables)
-  model.g_optimizer.build(generator.trainable_variables)
+  with strategy.scope():  # networks, optimisers and checkpoint live on the strategy's devices
+    discriminator = networks.build_discriminator(config.discriminator, sample_shape)
+    tfs_layers.converge_spectral_norms(discriminator)
+    generator = networks.build_generator(config.generator, sample_shape,
+                                         strategy.num_replicas_in_sync)
+    g_lr, constants = generator_learning_rate(config, discriminator)
+    model = gan.SmoothGAN(generator, discriminator, config.gan,
+                          noise_dim=config.generator.noise_dim, seed=config.seed)
+    model.compile(
+        d_optimizer=_optimizer(config.d_optimizer, config.d_lr, config.d_beta1, config.d_beta2),
+        g_optimizer=_optimizer(config.g_optimizer, g_lr, config.g_beta1, config.g_beta2))
+    model.d_optimizer.build(discriminator.trainable_variables)
+    model.g_optimizer.build(generator.trainable_variables)
+    checkpoint = tf.train.Checkpoint(generator=generator, discriminator=discriminator,
+                                     d_optimizer=model.d_optimizer, g_optimizer=model.g_optimizer,
+                                     step=model.step)
 
   os.makedirs(run.path, exist_ok=True)
-  checkpoint = tf.train.Checkpoint(generator=generator, discriminator=discriminator,
-                                   d_optimizer=model.d_optimizer, g_optimizer=model.g_optimizer,
-                                   step=model.step)
   manager = tf.train.CheckpointManager(checkpoint, run.checkpoints,
                                        max_to_keep=config.keep_checkpoints)
   if config.resume:
-    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    manifest = run.read_manifest()
+    # The other workers of a multi-worker run restore from the chief's run directory.
+    checkpoint.restore(tf.train.latest_checkpoint(shared.checkpoints)
+                       ).assert_existing_objects_matched()
+    manifest = shared.read_manifest()
     manifest["resumed"] = manifest.get("resumed", []) + [int(model.step.numpy())]
   else:
     manifest = {"versions": provenance.versions(),
@@ -332,6 +360,9 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
   if not provider.is_image:
     write_snapshot_figure(run, provider)
   run.write_manifest(manifest)
+  if not chief:
+    shutil.rmtree(run.path, ignore_errors=True)
+    return manifest
   if config.eval_at_end and evaluator:
     console.progress("evaluating the final generator")
     manifest["metrics"] = evaluate.evaluate_run(run.path, config.evaluation, extractor)
