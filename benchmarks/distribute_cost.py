@@ -1,7 +1,7 @@
 """What a multi-replica strategy costs: the same train step, same global batch, on one device and
 on N replicas of a split CPU, timed in alternating blocks in one process (ratios only).
 
-    python benchmarks/distribute_cost.py [--replicas=2] [--blocks=5] [--steps=100]
+    python benchmarks/distribute_cost.py [--replicas=2] [--blocks=5]
 
 On a CPU the replicas share the same cores, so this measures the price of splitting the batch and
 all-reducing (gradients, the N&K regulariser's gradient, metrics), not a speed-up; on GPUs each
@@ -26,15 +26,15 @@ from tfsmooth import distribute
 from tfsmooth import gan
 from tfsmooth import networks
 
-WORKLOADS = {
-    "N&K MoG step (batch 512, eta 0.5, simultaneous)": dict(
+WORKLOADS = {  # name -> (settings, steps per timed block: about 5 s on one device here)
+    "N&K MoG step (batch 512, eta 0.5, simultaneous)": (1500, dict(
         dataset="mog_ring", generator="mlp", noise_dim=256, discriminator="nk_mlp",
         hidden_units=(128,), loss="minimax", penalty="none", n_disc=1, eta=0.5,
-        update="simultaneous", batch_size=512),
-    "Chu step (SN-ELU conv7 16..128 ch on MNIST, RKHS, 2 D steps, 64 of 1,024 particles)": dict(
+        update="simultaneous", batch_size=512)),
+    "Chu step (SN-ELU conv7 16..128 ch, MNIST, RKHS, 2 D steps, 64 of 1,024 particles)": (25, dict(
         dataset="mnist", generator="particle", n_particles=1024, particle_batch=64,
         discriminator="conv7", base_channels=16, loss="indicator", penalty="rkhs", n_disc=2,
-        batch_size=64),
+        batch_size=64)),
 }
 
 
@@ -61,27 +61,26 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--replicas", type=int, default=2)
   parser.add_argument("--blocks", type=int, default=5)
-  parser.add_argument("--steps", type=int, default=100, help="steps per timed block")
   args = parser.parse_args()
   # The split first: it must happen before TensorFlow starts its devices.
   replicas = distribute.make_strategy("mirrored", cpu_replicas=args.replicas)
   strategies = {"1 device": distribute.make_strategy("default"),
                 f"{args.replicas} CPU replicas": replicas}
-  for workload, settings in WORKLOADS.items():
+  for workload, (steps, settings) in WORKLOADS.items():
     runs = {name: build(settings, strategy) for name, strategy in strategies.items()}
     for model, dataset in runs.values():  # trace and warm up
-      model.fit(dataset, steps_per_epoch=3, epochs=1, verbose=0)
+      model.fit(dataset, steps_per_epoch=3, epochs=1, verbose=0, shuffle=False)
     rates = {name: [] for name in runs}
     for _ in range(args.blocks):
       for name, (model, dataset) in runs.items():
         started = time.perf_counter()
-        model.fit(dataset, steps_per_epoch=args.steps, epochs=1, verbose=0)
-        rates[name].append(args.steps / (time.perf_counter() - started))
+        model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
+        rates[name].append(steps / (time.perf_counter() - started))
     one, many = (statistics.median(rates[name]) for name in runs)
     ratios = [b / a for a, b in zip(*rates.values())]
     print(f"{workload}: {one:.1f} it/s on 1 device, {many:.1f} it/s on "
           f"{args.replicas} CPU replicas; ratio {statistics.median(ratios):.3f} (blocks: "
-          f"{min(ratios):.3f}..{max(ratios):.3f}), {args.blocks} blocks of {args.steps} steps")
+          f"{min(ratios):.3f}..{max(ratios):.3f}), {args.blocks} blocks of {steps} steps")
 
 
 if __name__ == "__main__":

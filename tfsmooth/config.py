@@ -106,7 +106,7 @@ class ConstantsConfig:
       " reports the layers as initialised, with the random u a fresh layer starts from.")
   penalty_lambda: float = setting(1.0, "lambda of the RKHS penalty: beta2 = lambda/sigma^2.")
   kernel_sigma: float = setting(1.0, "Gaussian kernel bandwidth sigma of the RKHS penalty.")
-  n_particles: int = setting(50000)  # described in ConstantsConfig
+  n_particles: int = setting(50000)  # described in GeneratorConfig
   generator_a: float | None = setting(None,
       "A (G1) of a parametric generator; give with --generator_b instead of using the particle "
       "generator.")
@@ -127,7 +127,7 @@ class GANConfig:
   loss: str = setting("indicator", "train: base loss, a name in tfsmooth.losses.LOSSES")
   penalty: str = setting("rkhs",
       "train: discriminator penalty, a name in tfsmooth.losses.PENALTIES")
-  penalty_lambda: float = setting(1.0)  # described in ConstantsConfig
+  penalty_lambda: float = setting(1.0)  # these two are described in ConstantsConfig
   kernel_sigma: float = setting(1.0)
   output_penalty_weight: float = setting(1.0, "train: weight of the rkhs output term phi^2.")
   gradient_penalty_weight: float = setting(1.0,

@@ -333,7 +333,7 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
                                batches_per_step=config.gan.n_disc).map(gan.batch_major)
     try:
       model.fit(dataset, steps_per_epoch=config.steps - start_step, epochs=1,
-                verbose=verbose, callbacks=[monitor], shuffle=False)
+                verbose=verbose if chief else 0, callbacks=[monitor], shuffle=False)
     except KeyboardInterrupt:
       _save_interrupted(model, manager, run, manifest, time.time() - started)
   elapsed = time.time() - started
