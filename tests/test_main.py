@@ -44,7 +44,7 @@ def test_shipped_flagfiles_parse(name):
   from tfsmooth import flags as tfs_flags  # pylint: disable=g-import-not-at-top
   try:
     tfs_flags.FLAGS(["tfsmooth", f"--flagfile={os.path.join(ROOT, 'runs', name)}",
-                     "--run_dir=/tmp/unused"])
+                     "--run_dir=/tmp/unused", "--sweep_dir=/tmp/unused"])
     if tfs_flags.FLAGS.mode == "constants":
       assert tfs_flags.constants_config().verify is True
     else:

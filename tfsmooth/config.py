@@ -13,9 +13,10 @@ Imports no TensorFlow, so the command line can refuse a bad flag in a fraction o
 from collections.abc import Mapping
 import dataclasses
 import json
+import typing
 from typing import Any
 
-MODES = ("constants", "train", "eval", "train_classifier", "nk_toy")
+MODES = ("constants", "train", "eval", "train_classifier", "nk_toy", "sweep")
 SN_NORMS = ("exact", "kernel")
 # The activations tfsmooth.layers registers at import (tests check the two lists agree).
 BUILTIN_ACTIVATIONS = ("elu", "leaky_relu", "linear", "relu", "sigmoid", "softplus", "tanh")
@@ -252,7 +253,31 @@ def _leaves(cls, trajectory: bool = True):
       yield flag_name(field), field, moves
 
 
-CONFIGS = (ConstantsConfig, TrainConfig)  # the configs built from flags
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+  """``--mode=sweep``: members drawn at random from ranges (Chu et al.'s Figure 1 experiment,
+  tfsmooth.experiments.chu_fig1), each a training run of ``train`` with the drawn settings."""
+
+  train: TrainConfig = TrainConfig()
+  sweep_dir: str = setting("", "sweep: the sweep directory (members' run directories, "
+                           "results.json/.csv, fig1.png, TensorBoard HParams).")
+  sweep_members: int = setting(12, "sweep: members (random settings) in the sweep.",
+                               lower_bound=1)
+  sweep_seed: int = setting(0, "sweep: seed of the members' random settings.")
+  parallel: int = setting(1, "sweep: members trained at the same time.", lower_bound=1)
+  # Log-uniform ranges (low,high) of the settings Chu et al. drew at random (Section 7).
+  sweep_alpha: tuple[float, ...] = setting((0.5, 5.0), "sweep: range of --alpha (log-uniform).")
+  sweep_penalty_lambda: tuple[float, ...] = setting(
+      (0.1, 10.0), "sweep: range of --penalty_lambda (log-uniform).")
+  sweep_kernel_sigma: tuple[float, ...] = setting(
+      (0.5, 5.0), "sweep: range of --kernel_sigma (log-uniform).")
+  sweep_n_particles: tuple[float, ...] = setting(
+      (256.0, 4096.0), "sweep: range of --n_particles (log-uniform, rounded).")
+  sweep_g_lr_ratio: tuple[float, ...] = setting(
+      (1e-2, 1e5), "sweep: range of --g_lr_ratio, gamma/gamma* (log-uniform).")
+
+
+CONFIGS = (ConstantsConfig, TrainConfig, SweepConfig)  # the configs built from flags
 
 
 def flag_fields() -> dict[str, dataclasses.Field]:
@@ -283,8 +308,9 @@ def from_flags(cls, values: Mapping[str, Any]):
       kwargs[field.name] = from_flags(field.type, values)
       continue
     value = values[flag_name(field)]
-    if isinstance(value, list):
-      value = tuple(int(v) for v in value)
+    if isinstance(value, list):  # a list flag: elements of the annotation's type
+      element = typing.get_args(field.type)[0]
+      value = tuple(element(v) for v in value)
     kwargs[field.name] = value
   return cls(**kwargs)
 

@@ -26,7 +26,7 @@ flags.DEFINE_enum("mode", "constants", config.MODES,
                   "training run writing --run_dir. eval: FID/KID or mode coverage of a run. "
                   "train_classifier: the feature classifier of --dataset. nk_toy: Nagarajan-"
                   "Kolter's toy system (Figure 3): streamlines and Jacobian eigenvalues into "
-                  "--run_dir.")
+                  "--run_dir. sweep: Chu et al.'s Figure 1, random settings into --sweep_dir.")
 flags.DEFINE_string("output_json", "", "constants: also write the report as JSON to this file.")
 
 # What the registries hold, listed in the help of the flags that name their entries.
@@ -104,6 +104,26 @@ flags.register_validator("loss", lambda v: v in losses.LOSSES,
                          message=f"must be one of {', '.join(losses.LOSSES)}")
 flags.register_validator("penalty", lambda v: v in losses.PENALTIES,
                          message=f"must be one of {', '.join(losses.PENALTIES)}")
+
+
+def _is_range(values) -> bool:
+  try:
+    low, high = (float(v) for v in values)
+  except ValueError:
+    return False
+  return 0 < low <= high < float("inf")
+
+
+for _name in ("sweep_alpha", "sweep_penalty_lambda", "sweep_kernel_sigma", "sweep_n_particles",
+              "sweep_g_lr_ratio"):
+  flags.register_validator(_name, _is_range, message="must be LOW,HIGH with 0 < LOW <= HIGH")
+
+
+@flags.multi_flags_validator(["mode", "sweep_dir", "g_lr_ratio"],
+                             message="--mode=sweep needs --sweep_dir and --g_lr_ratio (the sweep "
+                             "draws gamma/gamma*)")
+def _check_sweep(values):
+  return values["mode"] != "sweep" or bool(values["sweep_dir"] and values["g_lr_ratio"])
 
 
 def _trains_discriminator(loss: str) -> bool:
@@ -187,6 +207,11 @@ def constants_config() -> config.ConstantsConfig:
 def train_config() -> config.TrainConfig:
   """The parsed flags as the frozen config ``tfsmooth.train.train`` takes."""
   return config.from_flags(config.TrainConfig, _values())
+
+
+def sweep_config() -> config.SweepConfig:
+  """The parsed flags as the frozen config ``tfsmooth.experiments.chu_fig1.run`` takes."""
+  return config.from_flags(config.SweepConfig, _values())
 
 
 def eval_config() -> config.EvalConfig:

@@ -67,9 +67,14 @@ def run_nk_toy():
         f"{run_dir}")
 
 
+def run_sweep():
+  from tfsmooth.experiments import chu_fig1
+  print(chu_fig1.run(tfs_flags.sweep_config()))
+
+
 # pylint: enable=g-import-not-at-top
 JOBS = {"constants": run_constants, "train": run_train, "eval": run_eval,
-        "train_classifier": run_train_classifier, "nk_toy": run_nk_toy}
+        "train_classifier": run_train_classifier, "nk_toy": run_nk_toy, "sweep": run_sweep}
 
 
 def main(argv):

@@ -1,0 +1,100 @@
+"""The sweep runner and Chu et al.'s Figure 1 experiment on it, end to end on a micro-sweep."""
+
+import csv
+import json
+import os
+
+import pytest
+
+from tfsmooth import config as tfs_config
+from tfsmooth.experiments import chu_fig1
+from tfsmooth.experiments import sweep
+from tfsmooth.rundir import RunDirectory
+
+from test_metrics import _save_stand_in_inception  # pylint: disable=g-bad-import-order
+
+
+def test_log_uniform_draws_are_seeded_and_in_range():
+  ranges = {"alpha": (0.5, 5.0), "n_particles": (16, 64), "g_lr_ratio": (1e-2, 1e5)}
+  first = sweep.log_uniform_draws(ranges, 50, seed=3, integer=("n_particles",))
+  assert first == sweep.log_uniform_draws(ranges, 50, seed=3, integer=("n_particles",))
+  assert first != sweep.log_uniform_draws(ranges, 50, seed=4, integer=("n_particles",))
+  for member in first:
+    for name, (low, high) in ranges.items():
+      assert low <= member.settings[name] <= high
+    assert isinstance(member.settings["n_particles"], int)
+  ratios = sorted(m.settings["g_lr_ratio"] for m in first)
+  assert ratios[0] < 1 and ratios[-1] > 1e3  # log-uniform: every decade gets members
+  assert [m.settings["seed"] for m in first] == list(range(50))
+  assert sweep.flag_args({"a": 1.5, "b": (2, 3), "c": None, "d": True}) == [
+      "--a=1.5", "--b=2,3", "--d=true"]
+
+
+def _micro_sweep_flags(tmp_path, members):
+  module = tmp_path / "inception"
+  if not module.exists():
+    _save_stand_in_inception(str(module))
+  return ["--mode=sweep", f"--sweep_dir={tmp_path / 'sweep'}", f"--sweep_members={members}",
+          "--sweep_seed=1", "--dataset=mnist", "--generator=particle", "--discriminator=conv7",
+          "--base_channels=2", "--loss=indicator", "--penalty=rkhs", "--n_disc=2",
+          "--batch_size=8", "--particle_batch=8", "--steps=4", "--log_every=1",
+          "--sample_every=4", "--checkpoint_every=2", "--g_lr_ratio=1", "--features=inception",
+          f"--inception_module={module}", "--eval_samples=32", "--sweep_n_particles=16,32",
+          "--sweep_g_lr_ratio=0.1,1000"]
+
+
+def test_a_micro_sweep_runs_resumes_and_collects_its_table(tmp_path, cli):
+  # Two members first, then the sweep grown to three with member 1 interrupted at step 2: the
+  # finished member is skipped, the interrupted one resumed, the new one run.
+  result = cli(*_micro_sweep_flags(tmp_path, 2), timeout=900)
+  assert result.returncode == 0, result.stderr[-3000:]
+  members_dir = tmp_path / "sweep" / "members"
+  finished = (members_dir / "member_000" / "manifest.json").stat().st_mtime_ns
+  interrupted = RunDirectory(str(members_dir / "member_001"))
+  manifest = interrupted.read_manifest()
+  manifest.update(status="interrupted", final_step=2)
+  interrupted.write_manifest(manifest)
+  for name in os.listdir(interrupted.checkpoints):
+    if name.startswith("ckpt-4"):
+      os.remove(os.path.join(interrupted.checkpoints, name))
+  with open(os.path.join(interrupted.checkpoints, "checkpoint"), "w", encoding="utf-8") as f:
+    f.write('model_checkpoint_path: "ckpt-2"\nall_model_checkpoint_paths: "ckpt-2"\n')
+  result = cli(*_micro_sweep_flags(tmp_path, 3), timeout=900)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "3 members, 1 finished, 2 to run" in result.stderr
+  assert (members_dir / "member_000" / "manifest.json").stat().st_mtime_ns == finished
+  assert interrupted.read_manifest()["resumed"] == [2]
+
+  rows = json.loads((tmp_path / "sweep" / "results.json").read_text())
+  with open(tmp_path / "sweep" / "results.csv", encoding="utf-8") as f:
+    table = list(csv.DictReader(f))
+  assert [r["member"] for r in rows] == [r["member"] for r in table] == [
+      "member_000", "member_001", "member_002"]
+  assert {"alpha", "beta1", "beta2", "n_particles", "gamma", "gamma_star", "gamma_ratio", "fid",
+          "g_grad_norm", "status"} <= set(table[0])
+  spec = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+  for row in rows:
+    drawn = spec["members"][row["member"]]
+    assert row["status"] == "completed" and row["fid"] > 0 and row["g_grad_norm"] > 0
+    assert row["n_particles"] == drawn["n_particles"] and row["alpha"] == pytest.approx(
+        drawn["alpha"], rel=1e-6)
+    # gamma* of Theorem 1 for the particle generator: n / (beta1 + beta2), beta2 = lambda/sigma^2
+    beta2 = drawn["penalty_lambda"] / drawn["kernel_sigma"] ** 2
+    assert row["beta2"] == pytest.approx(beta2, rel=1e-6)
+    assert row["gamma_star"] == pytest.approx(drawn["n_particles"] / (row["beta1"] + beta2),
+                                              rel=1e-6)
+    assert row["gamma_ratio"] == drawn["g_lr_ratio"]
+    assert row["gamma"] == pytest.approx(drawn["g_lr_ratio"] * row["gamma_star"], rel=1e-6)
+  assert (tmp_path / "sweep" / "fig1.png").stat().st_size > 10_000
+  hparams = tmp_path / "sweep" / "hparams"
+  assert any(name.startswith("events") for name in os.listdir(hparams))
+  assert sorted(p for p in os.listdir(hparams) if not p.startswith("events")) == [
+      "member_000", "member_001", "member_002"]
+
+
+def test_the_members_share_the_sweeps_training_flags():
+  config = tfs_config.make(tfs_config.SweepConfig, sweep_dir="/s", steps=7, g_lr_ratio=1.0,
+                           alpha=3.0, hidden_units=(5,))
+  common = chu_fig1.common_flags(config)
+  assert common["mode"] == "train" and common["steps"] == 7 and common["hidden_units"] == [5]
+  assert not {"alpha", "g_lr_ratio", "n_particles", "seed", "run_dir"} & set(common)
