@@ -171,8 +171,9 @@ class SmoothGAN(keras.Model):
       terms = {"d_real": distribute.global_mean(d_real),
                "d_fake": distribute.global_mean(d_fake)}
       if self.penalty_spec.fn is not None:
-        penalty, parts = self.penalty_spec.fn(self.discriminator, real, fake, interpolation_seed,
-                                         self.config, distribute.global_mean)
+        penalty, parts = self.penalty_spec.fn(self.discriminator, real, fake,
+                                              interpolation_seed, self.config,
+                                              distribute.global_mean)
         terms.update(parts, penalty=penalty)
         d_loss += penalty
     variables = self.discriminator.trainable_variables
@@ -218,7 +219,7 @@ class SmoothGAN(keras.Model):
         regulariser = tf.zeros_like(g_loss)
       elif config.unroll_steps:
         g_loss = self.loss_spec.generator_loss(self.unrolled_discriminator_outputs(real, fake),
-                                          distribute.global_mean)
+                                               distribute.global_mean)
         regulariser = tf.zeros_like(g_loss)
       else:
         with tf.GradientTape() as inner:
@@ -247,9 +248,8 @@ class SmoothGAN(keras.Model):
     if self.is_particle and self.config.particle_batch == 0:
       # All particles, the full gradient; each replica takes its share of the rows.
       return distribute.replica_slice(tf.range(self.generator.num_particles))
-    if self.is_particle:
-      return distribute.replica_slice(
-          self.sample_latent(self.config.particle_batch, self._seed(self.draws_per_step - 1)))
+    if self.is_particle:  # --particle_batch is global (tfsmooth.train checks replicas divide it)
+      batch_size = self.config.particle_batch // distribute.replicas()
     return self._latent(batch_size, self.draws_per_step - 1)
 
   def train_step(self, data):
