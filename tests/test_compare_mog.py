@@ -1,30 +1,35 @@
-"""The mixture-of-Gaussians comparison driver: its table, its bookkeeping and its errors (the
-runs themselves are tests/test_train.py's)."""
+"""The mixture-of-Gaussians comparison (the ``nk_mog`` experiment and its ``compare_mog``
+command): its members, its table, its bookkeeping and its errors (a whole micro-comparison runs in
+tests/test_experiments.py; full runs in tests/test_train.py and test_paper_scale.py)."""
 
 import json
 import os
 
 import pytest
 
-from tfsmooth import compare_mog
+from tfsmooth import config as tfs_config
+from tfsmooth.experiments import nk_mog
 from tfsmooth.rundir import RunDirectory
 
 
-def _manifest(modes, high_quality, seconds):
-  return {"status": "completed", "final_step": 8000, "train_seconds": seconds,
-          "mode_coverage": {"modes_covered": modes, "high_quality_fraction": high_quality}}
+def _row(method, seed, modes, high_quality, seconds, status="completed"):
+  return {"member": nk_mog.member_name(method, seed), "method": method, "seed": seed,
+          "status": status, "modes_covered": modes, "high_quality_fraction": high_quality,
+          "train_seconds": seconds, "final_step": 8000}
 
 
-def test_summary_reports_mean_and_min_over_seeds():
-  summary = compare_mog.summarise({
-      "nk_mog_eta0.5": {"0": _manifest(8, 0.7, 100), "1": _manifest(6, 0.5, 120)},
-      "nk_mog_eta0": {"0": _manifest(0, 0.0, 90)}})
+def test_summary_reports_mean_and_min_over_completed_seeds():
+  summary = nk_mog.summarise([
+      _row("nk_mog_eta0.5", 0, 8, 0.7, 100), _row("nk_mog_eta0.5", 1, 6, 0.5, 120),
+      _row("nk_mog_eta0.5", 2, None, None, None, status="diverged"),
+      _row("nk_mog_eta0", 0, 0, 0.0, 90)])
   row = summary["nk_mog_eta0.5"]
+  assert row["seeds"] == [0, 1]
   assert (row["modes_mean"], row["modes_min"]) == (7.0, 6)
   assert row["high_quality_mean"] == pytest.approx(60.0)
   assert row["high_quality_min"] == pytest.approx(50.0)
   assert row["train_seconds_mean"] == 110
-  table = compare_mog.markdown_table(summary)
+  table = nk_mog.markdown_table(summary)
   assert "| eta = 0.5 (`runs/nk_mog_eta0.5.flags`) | 7.0, 6 | 8, 6 | 60.0, 50.0 |" in table
   assert "| eta = 0 (plain GAN) (`runs/nk_mog_eta0.flags`) | 0.0, 0 |" in table
 
@@ -39,26 +44,38 @@ def test_coverage_history_keeps_the_last_record_of_each_step(tmp_path):
   assert [(r["step"], r["modes_covered"]) for r in history] == [(400, 1), (800, 3)]
 
 
-def test_completed_runs_are_not_rerun(tmp_path):
+def test_completed_runs_are_recognised(tmp_path):
   run_dir = tmp_path / "nk_mog_eta0_seed0"
   run_dir.mkdir()
   (run_dir / "manifest.json").write_text(json.dumps({"status": "running"}))
   assert RunDirectory(str(run_dir)).completed() is None
-  (run_dir / "manifest.json").write_text(json.dumps(_manifest(8, 0.9, 1)))
+  (run_dir / "manifest.json").write_text(json.dumps({"status": "completed", "final_step": 8000}))
   assert RunDirectory(str(run_dir)).completed()["final_step"] == 8000
 
 
-def test_every_method_flagfile_parses_with_each_schedule():
-  for method in compare_mog.METHODS.values():
-    command = compare_mog.run_command(method, 1, "short", "/tmp/x")
-    assert os.path.exists(command[3][len("--flagfile="):])
-    assert "--seed=1" in command and "--steps=8000" in command
+def test_members_are_each_method_flagfile_then_the_schedule_then_the_seed():
+  config = tfs_config.make(tfs_config.SweepConfig, experiment="nk_mog", sweep_dir="/s",
+                           sweep_seeds=(1, 2))
+  members = nk_mog.members(config)
+  assert [m.name for m in members] == [nk_mog.member_name(method, seed)
+                                       for method in config.nk_methods for seed in (1, 2)]
+  assert list(nk_mog.METHOD_NAMES) == list(config.nk_methods)
+  assert set(nk_mog.SCHEDULES) == set(tfs_config.NK_SCHEDULES)
+  for member in members:
+    names = list(member.settings)
+    # later flags win: the flagfile first, then the schedule's overrides, then the seed
+    assert names[0] == "flagfile" and names[-1] == "seed"
+    assert os.path.exists(member.settings["flagfile"])
+    assert member.settings["steps"] == 8000
+    assert nk_mog.row(member.name, RunDirectory("/nowhere"))["seed"] == member.settings["seed"]
 
 
 @pytest.mark.parametrize("args,line", [
     (["--methods=nk_mog_nope", "--out_dir={tmp}"],
      "compare_mog: error: flag --methods: no runs/nk_mog_nope.flags"),
     (["--seeds=0,x", "--out_dir={tmp}"], "compare_mog: error: flag --seeds=0,x: must be integers"),
+    (["--parallel=0", "--out_dir={tmp}"],
+     "compare_mog: error: flag --parallel=0: 0 is not a positive integer"),
     ([], "compare_mog: error: flag --out_dir=None: Flag --out_dir must have a value other than "
          "None."),
 ])

@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 
 from tfsmooth import config
+from tfsmooth import experiments
 from tfsmooth import flags as tfs_flags
 from tfsmooth import losses
 from tfsmooth import main
@@ -25,6 +26,7 @@ def test_the_flags_defaults_are_the_configs_defaults(parsed):
   assert tfs_flags.constants_config() == config.ConstantsConfig()
   assert tfs_flags.train_config() == config.TrainConfig()
   assert tfs_flags.eval_config() == config.EvalConfig()
+  assert tfs_flags.sweep_config() == config.SweepConfig()
 
 
 def test_every_config_field_has_exactly_its_flag(parsed):
@@ -58,6 +60,10 @@ def test_every_name_list_has_its_one_implementation():
   assert set(networks.GENERATOR_BUILDERS) == set(config.GENERATORS)
   assert {"indicator", "minimax", "non_saturating", "wgan", "mmd"} <= set(losses.LOSSES)
   assert {"rkhs", "gp", "none"} <= set(losses.PENALTIES)
+  defaults = config.make(config.SweepConfig, sweep_dir="/s", g_lr_ratio=1.0)
+  for name in config.EXPERIMENTS:  # each experiment is its module's experiment()
+    made = experiments.experiment(dataclasses.replace(defaults, experiment=name))
+    assert made.members and callable(made.row) and callable(made.figures)
 
 
 def test_trajectory_changes_name_only_the_settings_that_change_the_weights():

@@ -98,3 +98,72 @@ def test_the_members_share_the_sweeps_training_flags():
   common = chu_fig1.common_flags(config)
   assert common["mode"] == "train" and common["steps"] == 7 and common["hidden_units"] == [5]
   assert not {"alpha", "g_lr_ratio", "n_particles", "seed", "run_dir"} & set(common)
+
+
+def test_the_toy_figure_is_a_sweep_of_toy_runs(tmp_path, cli):
+  sweep_dir = tmp_path / "toy"
+  result = cli("--mode=sweep", "--experiment=nk_fig3", f"--sweep_dir={sweep_dir}",
+               "--nk_etas=0,0.5", "--parallel=2", timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  names = ["minimax_eta0.0", "minimax_eta0.5", "wgan_eta0.0", "wgan_eta0.5"]
+  rows = json.loads((sweep_dir / "results.json").read_text())
+  assert [r["member"] for r in rows] == names and {r["status"] for r in rows} == {"completed"}
+  eigenvalues = json.loads((sweep_dir / "eigenvalues.json").read_text())
+  assert sorted(eigenvalues) == ["minimax", "wgan"] and sorted(eigenvalues["wgan"]) == [
+      "0.0", "0.5"]
+  # WGAN: purely imaginary at eta = 0, real parts -4 eta / 9 with it (docs/theory.md)
+  assert eigenvalues["wgan"]["0.0"]["max_real_part"] == pytest.approx(0.0, abs=1e-12)
+  assert eigenvalues["wgan"]["0.5"]["max_real_part"] == pytest.approx(-2 / 9, abs=1e-6)
+  assert "| WGAN | 0.5 |" in (sweep_dir / "eigenvalues.md").read_text()
+  assert (sweep_dir / "streamlines.png").stat().st_size > 50_000
+  assert sorted(p for p in os.listdir(sweep_dir / "hparams")
+                if not p.startswith("events")) == names
+
+
+def test_the_mog_comparison_runs_on_the_sweep_runner(tmp_path, monkeypatch):
+  from tfsmooth import experiments  # pylint: disable=g-import-not-at-top
+  from tfsmooth.experiments import nk_mog  # pylint: disable=g-import-not-at-top
+  # The members' flags are made here, so a shorter schedule reaches their processes.
+  monkeypatch.setitem(nk_mog.SCHEDULES, "short", {
+      "steps": 40, "update": "simultaneous", "sample_every": 20, "checkpoint_every": 20,
+      "log_every": 10, "eval_samples": 500})
+  config = tfs_config.make(tfs_config.SweepConfig, experiment="nk_mog",
+                           sweep_dir=str(tmp_path / "mog"), nk_methods=("nk_mog_eta0.5",
+                                                                        "nk_mog_eta0"),
+                           sweep_seeds=(3,), parallel=2)
+  line = experiments.run(config)
+  assert line.startswith(f"sweep {tmp_path / 'mog'}: 2 completed")
+  rows = json.loads((tmp_path / "mog" / "results.json").read_text())
+  assert [(r["method"], r["seed"], r["final_step"]) for r in rows] == [
+      ("nk_mog_eta0.5", 3, 40), ("nk_mog_eta0", 3, 40)]
+  for r in rows:
+    run = RunDirectory(str(tmp_path / "mog" / "members" / r["member"]))
+    assert r["modes_covered"] == run.completed()["mode_coverage"]["modes_covered"]
+    assert run.read_manifest()["settings"]["seed"] == 3
+  assert RunDirectory(str(tmp_path / "mog" / "members" / rows[0]["member"])).read_manifest()[
+      "settings"]["eta"] == 0.5  # the method's flagfile, under the schedule's flags
+  table = (tmp_path / "mog" / "results.md").read_text()
+  assert "| eta = 0.5 (`runs/nk_mog_eta0.5.flags`) |" in table
+  assert "| eta = 0 (plain GAN) (`runs/nk_mog_eta0.flags`) |" in table
+  summary = json.loads((tmp_path / "mog" / "summary.json").read_text())
+  assert summary["overrides"]["steps"] == 40 and set(summary["summary"]) == {
+      "nk_mog_eta0.5", "nk_mog_eta0"}
+  assert (tmp_path / "mog" / "coverage.png").stat().st_size > 10_000
+
+
+def test_a_failed_member_is_recorded_and_the_sweep_goes_on(tmp_path):
+  good = sweep.Member("good", {"loss": "wgan", "eta": 0.5})
+  bad = sweep.Member("bad", {"loss": "indicator", "eta": 0.5})  # refused: exits 2
+  experiment = sweep.Experiment(
+      members=[bad, good], common={"mode": "nk_toy"},
+      row=lambda name, run: {"member": name, "status": (run.read_manifest().get("status")
+                                                        if run.has_manifest() else "not started")},
+      hparams=(), metrics=(), figures=lambda sweep_dir, rows, runs: [])
+  line = sweep.run_experiment(experiment, str(tmp_path))
+  assert "1 failed, 1 completed" in line
+  rows = json.loads((tmp_path / "results.json").read_text())
+  assert {r["member"]: r["status"] for r in rows} == {"bad": "failed", "good": "completed"}
+  assert "--mode=nk_toy needs --loss=minimax" in (tmp_path / "members" / "bad.log").read_text()
+  finished = (tmp_path / "members" / "good" / "manifest.json").stat().st_mtime_ns
+  assert "1 failed, 1 completed" in sweep.run_experiment(experiment, str(tmp_path))
+  assert (tmp_path / "members" / "good" / "manifest.json").stat().st_mtime_ns == finished

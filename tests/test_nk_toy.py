@@ -3,12 +3,15 @@ gradient code equals the one derived by hand (docs/nagarajan_kolter.md), and its
 what the paper says."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfsmooth import nk_toy
+from tfsmooth.config import SweepConfig
+from tfsmooth.rundir import RunDirectory
 
 NUM_POINTS = 2000
 
@@ -38,7 +41,7 @@ def _grid_moments():
 
 
 @pytest.mark.parametrize("loss", ["minimax", "wgan"])
-@pytest.mark.parametrize("eta", nk_toy.ETAS)
+@pytest.mark.parametrize("eta", SweepConfig().nk_etas)
 def test_autodiff_jacobian_equals_analytic_jacobian(loss, eta):
   system = nk_toy.ToySystem(loss, eta, num_points=NUM_POINTS)
   jacobian = system.jacobian().numpy()
@@ -90,13 +93,15 @@ def test_wgan_gradient_descent_cycles_without_eta_and_converges_with_it():
   assert np.hypot(converging[-1, 0], converging[-1, 1] - 1) < 0.01
 
 
-def test_run_writes_panels_and_eigenvalues(tmp_path):
-  results = nk_toy.run(str(tmp_path), losses=("wgan",), etas=(0.0, 0.5), grid_size=6)
-  for eta in (0.0, 0.5):
-    assert (tmp_path / f"streamlines_wgan_eta{eta}.png").stat().st_size > 1000
-  assert (tmp_path / "streamlines.png").exists()
-  on_disk = json.loads((tmp_path / "eigenvalues.json").read_text())
-  assert on_disk == json.loads(json.dumps(results))
-  assert on_disk["wgan"]["0.0"]["max_real_part"] == pytest.approx(0.0, abs=1e-12)
-  assert on_disk["wgan"]["0.5"]["max_real_part"] < 0
-  assert "| WGAN | 0.0 |" in (tmp_path / "eigenvalues.md").read_text()
+def test_a_toy_run_writes_its_panel_and_eigenvalues(tmp_path):
+  manifest = nk_toy.run(str(tmp_path), "wgan", 0.5, grid_size=6)
+  run = RunDirectory(str(tmp_path))
+  assert run.completed() == json.loads(json.dumps(manifest))
+  assert manifest["max_real_part"] == pytest.approx(-4 * 0.5 / 9, abs=1e-6)
+  assert manifest["paper_loss"] == "WGAN" and manifest["eta"] == 0.5
+  with np.load(run.toy_field_path) as panel:
+    assert panel["flow"].shape == (6, 6, 2)
+    assert len([k for k in panel if k.startswith("path")]) == len(nk_toy.TRAJECTORY_STARTS)
+    # the saved paths are the system's gradient descent, from the saved starts
+    np.testing.assert_allclose(panel["path0"][0], nk_toy.TRAJECTORY_STARTS[0])
+  assert os.path.getsize(run.toy_figure_path) > 1000

@@ -31,6 +31,9 @@ UPDATES = ("alternating", "simultaneous")
 OPTIMIZERS = ("adam", "sgd")
 FEATURES = ("classifier", "inception")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # built by tfsmooth.distribute
+# Multi-run experiments: each a module tfsmooth/experiments/NAME.py with experiment(SweepConfig).
+EXPERIMENTS = ("chu_fig1", "nk_mog", "nk_fig3")
+NK_SCHEDULES = ("short", "paper")  # their flag overrides: tfsmooth.experiments.nk_mog.SCHEDULES
 
 
 def setting(default: Any, description: str | None = None, *, flag: str | None = None,
@@ -255,12 +258,20 @@ def _leaves(cls, trajectory: bool = True):
 
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
-  """``--mode=sweep``: members drawn at random from ranges (Chu et al.'s Figure 1 experiment,
-  tfsmooth.experiments.chu_fig1), each a training run of ``train`` with the drawn settings."""
+  """``--mode=sweep``: a multi-run experiment (``tfsmooth.experiments``). For ``chu_fig1`` the
+  members are training runs of ``train`` with settings drawn at random from the ``sweep_*``
+  ranges; ``nk_mog`` runs the ``nk_methods`` flagfiles for each of ``sweep_seeds``; ``nk_fig3``
+  the toy system for each loss and ``nk_etas``."""
 
   train: TrainConfig = TrainConfig()
+  experiment: str = setting(
+      "chu_fig1", "sweep: the experiment. chu_fig1: Chu et al.'s Figure 1 (FID against "
+      "gamma/gamma* over random settings); nk_mog: Nagarajan-Kolter's mixture of Gaussians, "
+      "--nk_methods x --sweep_seeds; nk_fig3: Nagarajan-Kolter's toy system (Figure 3), "
+      "streamlines and eigenvalues for the GAN and WGAN losses x --nk_etas.",
+      choices=EXPERIMENTS)
   sweep_dir: str = setting("", "sweep: the sweep directory (members' run directories, "
-                           "results.json/.csv, fig1.png, TensorBoard HParams).")
+                           "results.json/.csv, the experiment's figures, TensorBoard HParams).")
   sweep_members: int = setting(12, "sweep: members (random settings) in the sweep.",
                                lower_bound=1)
   sweep_seed: int = setting(0, "sweep: seed of the members' random settings.")
@@ -275,6 +286,16 @@ class SweepConfig:
       (256.0, 4096.0), "sweep: range of --n_particles (log-uniform, rounded).")
   sweep_g_lr_ratio: tuple[float, ...] = setting(
       (1e-2, 1e5), "sweep: range of --g_lr_ratio, gamma/gamma* (log-uniform).")
+  sweep_seeds: tuple[int, ...] = setting(
+      (0, 1, 2), "sweep nk_mog: training seeds (one member per method and seed).")
+  nk_methods: tuple[str, ...] = setting(
+      ("nk_mog_eta0.5", "nk_mog_eta0", "nk_mog_unrolled15"),
+      "sweep nk_mog: the methods compared, each a flagfile runs/NAME.flags.")
+  nk_schedule: str = setting(
+      "short", "sweep nk_mog: paper: the flagfiles as they are (100,001 steps each); short: "
+      "8,000 simultaneous steps at lr 1e-3.", choices=NK_SCHEDULES)
+  nk_etas: tuple[float, ...] = setting(
+      (0.0, 0.25, 0.5, 1.0), "sweep nk_fig3: the values of eta, one member per loss and eta.")
 
 
 CONFIGS = (ConstantsConfig, TrainConfig, SweepConfig)  # the configs built from flags
@@ -301,7 +322,7 @@ def flag_fields() -> dict[str, dataclasses.Field]:
 
 def from_flags(cls, values: Mapping[str, Any]):
   """The config ``cls`` with every field from ``values`` (``{flag name: parsed value}``); list
-  flags become tuples of ints."""
+  flags become tuples of the annotation's element type."""
   kwargs = {}
   for field in dataclasses.fields(cls):
     if dataclasses.is_dataclass(field.type):

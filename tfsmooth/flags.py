@@ -17,6 +17,7 @@ from absl import flags
 from tfsmooth import config
 from tfsmooth import data
 from tfsmooth import losses
+from tfsmooth.experiments import nk_mog
 
 FLAGS = flags.FLAGS
 
@@ -25,8 +26,9 @@ flags.DEFINE_enum("mode", "constants", config.MODES,
                   "smoothness bounds, beta2, L and gamma* (Chu et al. Theorem 1). train: a "
                   "training run writing --run_dir. eval: FID/KID or mode coverage of a run. "
                   "train_classifier: the feature classifier of --dataset. nk_toy: Nagarajan-"
-                  "Kolter's toy system (Figure 3): streamlines and Jacobian eigenvalues into "
-                  "--run_dir. sweep: Chu et al.'s Figure 1, random settings into --sweep_dir.")
+                  "Kolter's toy system (Figure 3) for one --loss (minimax or wgan) and --eta: "
+                  "streamlines and Jacobian eigenvalues into --run_dir. sweep: a multi-run "
+                  "experiment (--experiment) into --sweep_dir.")
 flags.DEFINE_string("output_json", "", "constants: also write the report as JSON to this file.")
 
 # What the registries hold, listed in the help of the flags that name their entries.
@@ -85,12 +87,12 @@ flags.register_validator(
 flags.register_validator("n_particles", lambda v: v >= 1, message="must be >= 1")
 
 
-def _int_list(values):
+def _int_list(values, minimum: int | None = 1):
   try:
     numbers = [int(v) for v in values]
   except ValueError:
     return None
-  return numbers if numbers and all(n >= 1 for n in numbers) else None
+  return numbers if numbers and all(minimum is None or n >= minimum for n in numbers) else None
 
 
 flags.register_validator("input_shape", lambda v: _int_list(v) is not None,
@@ -106,6 +108,14 @@ flags.register_validator("penalty", lambda v: v in losses.PENALTIES,
                          message=f"must be one of {', '.join(losses.PENALTIES)}")
 
 
+def _is_finite_list(values, low: float) -> bool:
+  try:
+    numbers = [float(v) for v in values]
+  except ValueError:
+    return False
+  return bool(numbers) and all(low <= n < float("inf") for n in numbers)
+
+
 def _is_range(values) -> bool:
   try:
     low, high = (float(v) for v in values)
@@ -119,11 +129,37 @@ for _name in ("sweep_alpha", "sweep_penalty_lambda", "sweep_kernel_sigma", "swee
   flags.register_validator(_name, _is_range, message="must be LOW,HIGH with 0 < LOW <= HIGH")
 
 
-@flags.multi_flags_validator(["mode", "sweep_dir", "g_lr_ratio"],
-                             message="--mode=sweep needs --sweep_dir and --g_lr_ratio (the sweep "
-                             "draws gamma/gamma*)")
+@flags.multi_flags_validator(["mode", "sweep_dir"], message="--mode=sweep needs --sweep_dir")
 def _check_sweep(values):
-  return values["mode"] != "sweep" or bool(values["sweep_dir"] and values["g_lr_ratio"])
+  return values["mode"] != "sweep" or bool(values["sweep_dir"])
+
+
+@flags.multi_flags_validator(["mode", "experiment", "g_lr_ratio"],
+                             message="--experiment=chu_fig1 needs --g_lr_ratio (the sweep draws "
+                             "gamma/gamma*)")
+def _check_chu_sweep(values):
+  return (values["mode"] != "sweep" or values["experiment"] != "chu_fig1"
+          or bool(values["g_lr_ratio"]))
+
+
+def _check_methods(methods):
+  missing = nk_mog.missing_method(methods)
+  if missing:
+    raise flags.ValidationError(f"no runs/{missing}.flags")
+  return True
+
+
+flags.register_validator("nk_methods", _check_methods)
+flags.register_validator("sweep_seeds", lambda v: _int_list(v, minimum=None) is not None,
+                         message="must be a comma-separated list of integers")
+flags.register_validator("nk_etas", lambda v: _is_finite_list(v, low=0.0),
+                         message="must be a comma-separated list of numbers >= 0")
+
+
+@flags.multi_flags_validator(["mode", "loss"], message="--mode=nk_toy needs --loss=minimax or "
+                             "--loss=wgan (the toy system's GAN and WGAN)")
+def _check_toy_loss(values):
+  return values["mode"] != "nk_toy" or values["loss"] in ("minimax", "wgan")
 
 
 def _trains_discriminator(loss: str) -> bool:

@@ -61,15 +61,14 @@ def run_train_classifier():
 
 def run_nk_toy():
   from tfsmooth import nk_toy
-  run_dir = tfs_flags.FLAGS.run_dir
-  nk_toy.run(run_dir)
-  print(f"wrote streamlines_*.png, streamlines.png, eigenvalues.json and eigenvalues.md to "
-        f"{run_dir}")
+  flags = tfs_flags.FLAGS
+  nk_toy.run(flags.run_dir, flags.loss, flags.eta)
+  print(f"wrote {flags.run_dir}")
 
 
 def run_sweep():
-  from tfsmooth.experiments import chu_fig1
-  print(chu_fig1.run(tfs_flags.sweep_config()))
+  from tfsmooth import experiments
+  print(experiments.run(tfs_flags.sweep_config()))
 
 
 # pylint: enable=g-import-not-at-top

@@ -11,11 +11,11 @@ models; the Jacobian at the equilibrium is autodiff through them. Expectations a
 ``n``-point midpoint grid of ``(-1, 1)``, whose moments differ from the exact ones by
 ``O(1/n^2)`` (``E x^2 = 1/3 - 1/(3 n^2)``).
 
-``run(out_dir)`` writes one streamline PNG per (loss, eta), an overview figure, and the
-Jacobians and eigenvalues (``eigenvalues.json``, ``eigenvalues.md``).
+``run(run_dir, loss, eta)`` (``--mode=nk_toy``) writes one (loss, eta): its streamline panel,
+the panel's arrays and the Jacobian and its eigenvalues. The figure of every loss and eta is the
+``nk_fig3`` experiment (``--mode=sweep --experiment=nk_fig3``).
 """
 
-import json
 import os
 
 import keras
@@ -24,10 +24,12 @@ import tensorflow as tf
 
 from tfsmooth import console
 from tfsmooth import gan
+from tfsmooth import provenance
 from tfsmooth.config import GANConfig
+from tfsmooth.rundir import COMPLETED
+from tfsmooth.rundir import RunDirectory
 
 LOSSES = {"minimax": "GAN", "wgan": "WGAN"}  # loss name -> the paper's name
-ETAS = (0.0, 0.25, 0.5, 1.0)
 EQUILIBRIUM = (0.0, 1.0)  # (w, a)
 W_RANGE = (-2.0, 2.0)
 A_RANGE = (-0.5, 2.5)
@@ -114,15 +116,29 @@ class ToySystem:
 
 
 TRAJECTORY_STARTS = ((0.6, 1.5), (-1.0, 0.5), (1.2, 0.2))
+GRID_SIZE = 25  # streamline grid points per axis
 
 
-def _plot_panel(axis, system, ws, as_, title):
-  flow = system.field_on_grid(ws, as_)
+def compute(system: ToySystem, grid_size: int = GRID_SIZE) -> dict:
+  """What a panel of the figure shows, as arrays: the field on a ``grid_size``-square grid of
+  ``W_RANGE x A_RANGE`` (``ws``, ``as``, ``flow``) and the gradient-descent paths from
+  ``TRAJECTORY_STARTS`` (``path0``, ``path1``, ...)."""
+  ws = np.linspace(*W_RANGE, grid_size)
+  as_ = np.linspace(*A_RANGE, grid_size)
+  panel = {"ws": ws, "as": as_, "flow": system.field_on_grid(ws, as_)}
+  for index, start in enumerate(TRAJECTORY_STARTS):
+    panel[f"path{index}"] = system.trajectory(start)
+  return panel
+
+
+def draw_panel(axis, panel: dict, title: str) -> None:
+  """One streamline panel from ``compute``'s arrays (a member's figure and the overview)."""
+  flow = panel["flow"]
   speed = np.hypot(flow[..., 0], flow[..., 1])
-  axis.streamplot(ws, as_, flow[..., 0], flow[..., 1], color=speed, cmap="viridis",
-                  density=1.0, linewidth=0.7, arrowsize=0.7)
-  for start in TRAJECTORY_STARTS:
-    path = system.trajectory(start)
+  axis.streamplot(panel["ws"], panel["as"], flow[..., 0], flow[..., 1], color=speed,
+                  cmap="viridis", density=1.0, linewidth=0.7, arrowsize=0.7)
+  for index in range(len(TRAJECTORY_STARTS)):
+    path = panel[f"path{index}"]
     axis.plot(path[:, 0], path[:, 1], color="tab:red", linewidth=1.0)
     axis.plot(*path[0], "o", color="tab:red", markersize=3)
   axis.plot(*EQUILIBRIUM, "*", color="black", markersize=9)
@@ -133,10 +149,11 @@ def _plot_panel(axis, system, ws, as_, title):
   axis.set_title(title, fontsize=8)
 
 
-def _eigen_summary(jacobian) -> dict:
+def eigen_summary(jacobian) -> dict:
+  """The Jacobian, its eigenvalues (``[real, imag]`` pairs, sorted) and the largest real part."""
   eigenvalues = np.linalg.eigvals(jacobian)
   eigenvalues = eigenvalues[np.lexsort((eigenvalues.imag, eigenvalues.real))]
-  return {"jacobian": jacobian.tolist(),
+  return {"jacobian": np.asarray(jacobian).tolist(),
           "eigenvalues": [[float(e.real), float(e.imag)] for e in eigenvalues],
           "max_real_part": float(np.max(eigenvalues.real))}
 
@@ -145,7 +162,7 @@ def _format_eigenvalue(real, imag):
   return f"{real:+.4f} {'+' if imag >= 0 else '-'} {abs(imag):.4f}i"
 
 
-def _format_eigenvalues(eigenvalues) -> str:
+def format_eigenvalues(eigenvalues) -> str:
   """A complex-conjugate pair as ``re +- im i``, otherwise each eigenvalue."""
   (re1, im1), (re2, im2) = eigenvalues
   if abs(re1 - re2) < 1e-12 and abs(im1 + im2) < 1e-12 and im1 != 0:
@@ -153,46 +170,33 @@ def _format_eigenvalues(eigenvalues) -> str:
   return ", ".join(_format_eigenvalue(*e) for e in eigenvalues)
 
 
-def run(out_dir: str, losses=tuple(LOSSES), etas=ETAS, grid_size: int = 25) -> dict:
-  """All panels and eigenvalues into ``out_dir``; returns ``{loss: {eta: summary}}``."""
+def title(loss: str, eta: float, eigenvalues) -> str:
+  return f"{LOSSES[loss]}, eta = {eta}\neigenvalues {format_eigenvalues(eigenvalues)}"
+
+
+def run(run_dir: str, loss: str, eta: float, grid_size: int = GRID_SIZE) -> dict:
+  """One (loss, eta) of Figure 3 into the run directory ``run_dir``: the panel's arrays
+  (``field.npz``), its figure (``streamlines.png``) and a manifest with the Jacobian at the
+  equilibrium and its eigenvalues. The whole figure is the ``nk_fig3`` experiment
+  (tfsmooth.experiments.nk_fig3), one such run per loss and eta. Returns the manifest."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-  os.makedirs(out_dir, exist_ok=True)
-  ws = np.linspace(*W_RANGE, grid_size)
-  as_ = np.linspace(*A_RANGE, grid_size)
-  results = {}
-  overview, axes = plt.subplots(len(losses), len(etas), figsize=(3.2 * len(etas),
-                                                                  3.0 * len(losses)),
-                                dpi=100, squeeze=False)
-  for row, loss in enumerate(losses):
-    for column, eta in enumerate(etas):
-      system = ToySystem(loss, eta)
-      summary = _eigen_summary(system.jacobian().numpy())
-      results.setdefault(loss, {})[str(eta)] = summary
-      eigen_text = _format_eigenvalues(summary["eigenvalues"])
-      console.progress(f"{LOSSES[loss]} eta={eta}: eigenvalues at (0, 1): {eigen_text}")
-      title = f"{LOSSES[loss]}, eta = {eta}\neigenvalues {eigen_text}"
-      figure, axis = plt.subplots(figsize=(4, 3.6), dpi=100)
-      _plot_panel(axis, system, ws, as_, title)
-      figure.tight_layout()
-      figure.savefig(os.path.join(out_dir, f"streamlines_{loss}_eta{eta}.png"))
-      plt.close(figure)
-      _plot_panel(axes[row][column], system, ws, as_, title)
-  overview.tight_layout()
-  overview.savefig(os.path.join(out_dir, "streamlines.png"))
-  plt.close(overview)
-  with open(os.path.join(out_dir, "eigenvalues.json"), "w", encoding="utf-8") as f:
-    json.dump(results, f, indent=2)
-  lines = ["| loss | eta | Jacobian at (w, a) = (0, 1) | eigenvalues | max real part |",
-           "|---|---|---|---|---|"]
-  for loss, by_eta in results.items():
-    for eta, summary in by_eta.items():
-      jacobian = summary["jacobian"]
-      lines.append(f"| {LOSSES[loss]} | {eta} | [[{jacobian[0][0]:.4f}, {jacobian[0][1]:.4f}], "
-                   f"[{jacobian[1][0]:.4f}, {jacobian[1][1]:.4f}]] | "
-                   f"{_format_eigenvalues(summary['eigenvalues'])} | "
-                   f"{summary['max_real_part']:+.2e} |")
-  with open(os.path.join(out_dir, "eigenvalues.md"), "w", encoding="utf-8") as f:
-    f.write("\n".join(lines) + "\n")
-  return results
+  run = RunDirectory(run_dir)
+  os.makedirs(run.path, exist_ok=True)
+  system = ToySystem(loss, eta)
+  summary = eigen_summary(system.jacobian().numpy())
+  console.progress(f"{LOSSES[loss]} eta={eta}: eigenvalues at (0, 1): "
+                   f"{format_eigenvalues(summary['eigenvalues'])}")
+  panel = compute(system, grid_size)
+  np.savez(run.toy_field_path, **panel)
+  figure, axis = plt.subplots(figsize=(4, 3.6), dpi=100)
+  draw_panel(axis, panel, title(loss, eta, summary["eigenvalues"]))
+  figure.tight_layout()
+  figure.savefig(run.toy_figure_path)
+  plt.close(figure)
+  manifest = {"mode": "nk_toy", "status": COMPLETED, "loss": loss, "paper_loss": LOSSES[loss],
+              "eta": eta, "equilibrium": list(EQUILIBRIUM), **summary,
+              "versions": provenance.versions()}
+  run.write_manifest(manifest)
+  return manifest

@@ -17,6 +17,9 @@ Layout of a run directory::
     export/generator     SavedModel: sample(num: int32, seed: int64) -> samples
     export/discriminator SavedModel (keras export): serve(x) -> D(x)
 
+A run of Nagarajan and Kolter's toy system (``--mode=nk_toy``, no training) has a manifest,
+``field.npz`` (the update field on a grid and gradient-descent paths) and ``streamlines.png``.
+
 Imports no TensorFlow until a checkpoint is looked up.
 """
 
@@ -50,6 +53,8 @@ class RunDirectory:
     self.snapshots_path = os.path.join(self.samples, "over_iterations.png")
     self.generator_export = os.path.join(path, "export", "generator")
     self.discriminator_export = os.path.join(path, "export", "discriminator")
+    self.toy_field_path = os.path.join(path, "field.npz")
+    self.toy_figure_path = os.path.join(path, "streamlines.png")
 
   def sample_path(self, step: int, extension: str) -> str:
     """``samples/step_NNNNNN.<extension>`` (``png`` or ``npy``)."""

@@ -1,6 +1,6 @@
 """Chu, Minami, Fukumizu, Section 7 / Figure 1: FID against gamma/gamma* over random settings.
 
-    python -m tfsmooth.main --mode=sweep --flagfile=runs/chu_fig1.flags --sweep_dir=DIR
+    python -m tfsmooth.main --flagfile=runs/chu_fig1.flags --sweep_dir=DIR
 
 Each member trains the particle generator against the SN discriminator with the truncated RKHS
 penalty (the training flags of the flagfile), with alpha, lambda, sigma, n and gamma/gamma* drawn
@@ -13,7 +13,6 @@ TensorBoard HParams, all under the sweep directory.
 
 import dataclasses
 import math
-import os
 
 from tfsmooth import config as tfs_config
 from tfsmooth.experiments import sweep
@@ -60,9 +59,7 @@ def row(name: str, run: RunDirectory) -> dict:
 def plot(sweep_dir: str, rows: list[dict], runs: dict) -> str:
   """``fig1.png``: FID against gamma/gamma* (log x; diverged members marked at the top), and
   ``g_grad_norm`` over training for the members nearest gamma/gamma* = 1, 100 and the largest."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  plt = sweep.pyplot()
   from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
@@ -100,22 +97,10 @@ def plot(sweep_dir: str, rows: list[dict], runs: dict) -> str:
   right.set_ylabel("g_grad_norm = |grad_theta J|")
   right.set_title("stationarity over training")
   right.legend(fontsize=8)
-  figure.tight_layout()
-  path = os.path.join(sweep_dir, "fig1.png")
-  figure.savefig(path)
-  plt.close(figure)
-  return path
+  return sweep.save_figure(figure, sweep_dir, "fig1.png")
 
 
-def run(config: tfs_config.SweepConfig) -> str:
-  """Runs (or continues) the sweep; writes the table, the figure and HParams; returns a summary
-  line."""
-  runs = sweep.run(config.sweep_dir, common_flags(config), members(config), config.parallel)
-  rows = [row(name, run_dir) for name, run_dir in runs.items()]
-  json_path, csv_path = sweep.write_results(config.sweep_dir, rows)
-  sweep.write_hparams(config.sweep_dir, rows, list(HPARAMS), list(METRICS))
-  figure = plot(config.sweep_dir, rows, runs)
-  counts = {status: sum(r["status"] == status for r in rows) for status in
-            dict.fromkeys(r["status"] for r in rows)}
-  return (f"sweep {config.sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items()) +
-          f"; wrote {json_path}, {csv_path}, {figure}")
+def experiment(config: tfs_config.SweepConfig) -> sweep.Experiment:
+  return sweep.Experiment(members=members(config), common=common_flags(config), row=row,
+                          hparams=HPARAMS, metrics=METRICS,
+                          figures=lambda sweep_dir, rows, runs: [plot(sweep_dir, rows, runs)])

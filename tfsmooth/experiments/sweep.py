@@ -2,6 +2,10 @@
 normal run directory, run one after another or ``parallel`` at once, resumable, collected into
 one table.
 
+An experiment is an ``Experiment``: its members, the flags they share, how a member's run
+directory becomes a row of the table, and its figures; ``run_experiment`` does the rest (the
+experiments in this package and how to add one: docs/architecture.md).
+
 Layout of a sweep directory::
 
     sweep.json             the common flags and every member's flags (what the sweep is)
@@ -14,6 +18,7 @@ resumed, one that diverged is recorded as diverged and not rerun, and the sweep 
 member fails; so running the same sweep again continues where it stopped.
 """
 
+from collections.abc import Callable
 import csv
 import dataclasses
 import itertools
@@ -51,14 +56,39 @@ def flag_args(settings: dict) -> list[str]:
   return [f"--{name}={text(value)}" for name, value in settings.items() if value is not None]
 
 
-def grid(axes: dict, seeds=(0,)) -> list[Member]:
-  """Every combination of ``axes`` (``{flag: [values]}``) for every seed."""
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+  """A multi-run experiment: what ``run_experiment`` needs to run it and write its results.
+
+  Attributes:
+    members: the runs.
+    common: the flags every member shares (``{flag: value}``, before the member's own).
+    row: ``(member name, its RunDirectory) -> {column: value}``, read from the run directory.
+    hparams: the columns TensorBoard's HParams view shows as settings.
+    metrics: the columns it shows as results.
+    figures: ``(sweep_dir, rows, runs) -> [paths written]``: the experiment's own figures and
+      tables, drawn from the rows and the members' run directories.
+  """
+
+  members: list[Member]
+  common: dict
+  row: Callable[[str, RunDirectory], dict]
+  hparams: tuple[str, ...]
+  metrics: tuple[str, ...]
+  figures: Callable[[str, list[dict], dict], list[str]]
+
+
+def grid(axes: dict, seeds=(0,), name: Callable[[dict], str] | None = None) -> list[Member]:
+  """Every combination of ``axes`` (``{flag: [values]}``) for every seed (``seeds=None``: no
+  ``--seed``). A member's directory is ``name(settings)``, by default the settings joined."""
   names = list(axes)
   members = []
   for values in itertools.product(*axes.values()):
-    for seed in seeds:
-      settings = {**dict(zip(names, values)), "seed": seed}
-      label = "_".join(f"{n}{v}" for n, v in settings.items())
+    for seed in (None,) if seeds is None else seeds:
+      settings = dict(zip(names, values))
+      if seed is not None:
+        settings["seed"] = seed
+      label = name(settings) if name else "_".join(f"{n}{v}" for n, v in settings.items())
       members.append(Member(label, settings))
   return members
 
@@ -83,10 +113,11 @@ def _status(run: RunDirectory) -> str | None:
   return run.read_manifest().get("status") if run.has_manifest() else None
 
 
-def run(sweep_dir: str, common: dict, members: list[Member], parallel: int = 1) -> dict:
-  """Runs the members not yet finished (``python -m tfsmooth.main`` each, in its own process);
-  returns ``{name: RunDirectory}`` of every member. ``common`` holds the flags all members share
-  (as ``{flag: value}``)."""
+def run(sweep_dir: str, common: dict, members: list[Member],
+        parallel: int = 1) -> tuple[dict, dict]:
+  """Runs the members not yet finished (``python -m tfsmooth.main`` each, in its own process).
+  ``common`` holds the flags all members share (as ``{flag: value}``). Returns
+  ``{name: RunDirectory}`` of every member and ``{name: exit status}`` of those run now."""
   os.makedirs(os.path.join(sweep_dir, "members"), exist_ok=True)
   spec = {"common": common, "members": {m.name: m.settings for m in members}}
   with open(os.path.join(sweep_dir, SWEEP_FILE), "w", encoding="utf-8") as f:
@@ -96,6 +127,7 @@ def run(sweep_dir: str, common: dict, members: list[Member], parallel: int = 1) 
   console.progress(f"sweep {sweep_dir}: {len(members)} members, {len(members) - len(pending)} "
                    f"finished, {len(pending)} to run ({parallel} at a time)")
   running = []
+  exits = {}
   started = time.time()
   while pending or running:
     while pending and len(running) < parallel:
@@ -105,13 +137,14 @@ def run(sweep_dir: str, common: dict, members: list[Member], parallel: int = 1) 
     for member, process in list(running):
       if process.poll() is not None:
         running.remove((member, process))
+        exits[member.name] = process.returncode
         status = _status(runs[member.name]) or "failed"
         if process.returncode and status == "running":
           status = "failed"
         console.progress(f"sweep: {member.name} {status} (exit {process.returncode}); "
                          f"{sum(_status(r) in FINAL_STATUSES for r in runs.values())}/"
                          f"{len(members)} done, {time.time() - started:.0f} s")
-  return runs
+  return runs, exits
 
 
 def _start(run: RunDirectory, common: dict, member: Member) -> subprocess.Popen:
@@ -122,6 +155,24 @@ def _start(run: RunDirectory, common: dict, member: Member) -> subprocess.Popen:
     log.write(" ".join(command[1:]) + "\n")
     log.flush()
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+
+def run_experiment(experiment: Experiment, sweep_dir: str, parallel: int = 1) -> str:
+  """Runs (or continues) ``experiment`` in ``sweep_dir``; writes ``results.json`` / ``.csv``,
+  TensorBoard HParams and the experiment's figures; returns a summary line."""
+  runs, exits = run(sweep_dir, experiment.common, experiment.members, parallel)
+  rows = [experiment.row(name, run_dir) for name, run_dir in runs.items()]
+  for row in rows:  # a member that crashed left its manifest "running", or none
+    if exits.get(row["member"]) and row["status"] not in (*FINAL_STATUSES, "interrupted"):
+      row["status"] = "failed"
+  written = [*write_results(sweep_dir, rows),
+             write_hparams(sweep_dir, rows, experiment.hparams, experiment.metrics),
+             *experiment.figures(sweep_dir, rows, runs)]
+  counts = {}
+  for row in rows:
+    counts[row["status"]] = counts.get(row["status"], 0) + 1
+  return (f"sweep {sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items()) +
+          f"; wrote {', '.join(written)}")
 
 
 def write_results(sweep_dir: str, rows: list[dict]) -> tuple[str, str]:
@@ -138,7 +189,7 @@ def write_results(sweep_dir: str, rows: list[dict]) -> tuple[str, str]:
   return json_path, csv_path
 
 
-def write_hparams(sweep_dir: str, rows: list[dict], hparams: list[str], metrics: list[str]) -> str:
+def write_hparams(sweep_dir: str, rows: list[dict], hparams, metrics) -> str:
   """TensorBoard HParams under ``sweep_dir/hparams``: one session per member with its ``hparams``
   columns as settings and its ``metrics`` columns as results (``tensorboard --logdir``)."""
   from tensorboard.plugins.hparams import api as hp  # pylint: disable=g-import-not-at-top
@@ -156,3 +207,19 @@ def write_hparams(sweep_dir: str, rows: list[dict], hparams: list[str], metrics:
           tf.summary.scalar(name, row[name], step=0)
   return root
 
+
+def pyplot():
+  """matplotlib's pyplot on the file-only Agg backend (the experiments draw no windows)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
+
+
+def save_figure(figure, sweep_dir: str, name: str) -> str:
+  """Lays out ``figure``, writes it to ``sweep_dir/name``, closes it; returns the path."""
+  figure.tight_layout()
+  path = os.path.join(sweep_dir, name)
+  figure.savefig(path)
+  pyplot().close(figure)
+  return path
