@@ -14,6 +14,7 @@ from absl import flags
 
 from tfsmooth import config as tfs_config
 from tfsmooth import console
+from tfsmooth.errors import UserError
 from tfsmooth.experiments import nk_mog
 
 FLAGS = flags.FLAGS
@@ -53,7 +54,10 @@ def main(argv):
   del argv
   from tfsmooth import experiments  # pylint: disable=g-import-not-at-top
   config = config_from_flags()
-  print(experiments.run(config))
+  try:
+    print(experiments.run(config))
+  except UserError as error:  # expected: one line; anything else is a bug and keeps its traceback
+    sys.exit(f"compare_mog: error: {error}")
   with open(f"{config.sweep_dir}/results.md", encoding="utf-8") as f:
     print(f.read(), end="")
 

@@ -7,7 +7,6 @@ runs call the same ``evaluate_generator`` at the end and every ``--eval_every`` 
 """
 
 import dataclasses
-import json
 import os
 
 import numpy as np
@@ -15,6 +14,7 @@ import numpy as np
 from tfsmooth import classifier as tfs_classifier
 from tfsmooth import data
 from tfsmooth import metrics
+from tfsmooth import rundir
 from tfsmooth.config import EvalConfig
 from tfsmooth.errors import UserError
 from tfsmooth.rundir import RunDirectory
@@ -108,8 +108,7 @@ def evaluate_run(run_dir: str, config: EvalConfig,
                               run_config.get("data_dir", ""), extractor)
   result["step"] = manifest.get("final_step")
   result["eval_config"] = dataclasses.asdict(config)
-  with open(run.metrics_path, "w", encoding="utf-8") as f:
-    json.dump(result, f, indent=2, default=str)
+  rundir.write_json(run.metrics_path, result, sort_keys=False)
   writer = tf.summary.create_file_writer(run.eval_logs)
   with writer.as_default(step=int(result["step"] or 0)):
     for name, value in scalars(result).items():

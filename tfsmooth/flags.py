@@ -8,6 +8,7 @@ the flag before TensorFlow loads or any model is built.
 """
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -55,6 +56,9 @@ def _define(name: str, field: dataclasses.Field) -> None:
     flags.DEFINE_integer(name, field.default, help_text, lower_bound=meta["lower_bound"])
   elif kind is float:
     flags.DEFINE_float(name, field.default, help_text)
+    # inf and nan pass every range check written as a comparison; refuse them first.
+    flags.register_validator(name, lambda v: v is None or math.isfinite(v),
+                             message="must be a finite number")
   elif kind is str:
     flags.DEFINE_string(name, field.default, help_text)
   elif typing.get_origin(kind) is tuple:
@@ -85,6 +89,8 @@ flags.register_validator(
     "output_json", lambda v: not v or os.path.isdir(os.path.dirname(os.path.abspath(v))),
     message="its directory does not exist")
 flags.register_validator("n_particles", lambda v: v >= 1, message="must be >= 1")
+for _name in ("seed", "classifier_seed", "sweep_seed"):  # NumPy's seeds: 32-bit, unsigned
+  flags.register_validator(_name, lambda v: 0 <= v < 2**32, message="must be in [0, 2^32)")
 
 
 def _int_list(values, minimum: int | None = 1):
@@ -150,8 +156,8 @@ def _check_methods(methods):
 
 
 flags.register_validator("nk_methods", _check_methods)
-flags.register_validator("sweep_seeds", lambda v: _int_list(v, minimum=None) is not None,
-                         message="must be a comma-separated list of integers")
+flags.register_validator("sweep_seeds", lambda v: _int_list(v, minimum=0) is not None and all(
+    int(s) < 2**32 for s in v), message="must be a comma-separated list of integers in [0, 2^32)")
 flags.register_validator("nk_etas", lambda v: _is_finite_list(v, low=0.0),
                          message="must be a comma-separated list of numbers >= 0")
 

@@ -23,8 +23,14 @@ A run of Nagarajan and Kolter's toy system (``--mode=nk_toy``, no training) has 
 Imports no TensorFlow until a checkpoint is looked up.
 """
 
+import contextlib
+import datetime
+import errno
+import fcntl
 import json
 import os
+import shutil
+import socket
 
 from tfsmooth import compat
 from tfsmooth import config as tfs_config
@@ -34,6 +40,63 @@ tf = compat.LazyModule("tensorflow")
 
 MANIFEST = "manifest.json"
 COMPLETED = "completed"
+LOCK = ".lock"  # held (fcntl) by the process writing the directory; its text names that process
+DAMAGED = "damaged"  # checkpoints/damaged/: checkpoints --resume found unreadable, set aside
+# What a full or vanished disk raises as OSError (errno) and inside TensorFlow (its message).
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
+DISK_MESSAGES = ("No space left on device", "Disk quota exceeded", "Read-only file system",
+                 "Permission denied")
+
+
+def check_writable(path: str, flag: str) -> None:
+  """Refuses (``UserError``, naming ``flag``) a directory that cannot be created or written: a
+  path through a regular file, a read-only filesystem, no permission. Creates nothing."""
+  existing = os.path.abspath(path)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise UserError(f"{flag}={path}: {existing} is a file, not a directory")
+  if os.statvfs(existing).f_flag & os.ST_RDONLY:
+    raise UserError(f"{flag}={path}: {existing} is on a read-only filesystem")
+  if not os.access(existing, os.W_OK | os.X_OK):
+    raise UserError(f"{flag}={path}: no permission to write in {existing}")
+
+
+@contextlib.contextmanager
+def locked(path: str, flag: str):
+  """Holds ``path``'s exclusive lock for the life of the block: a second process that wants to
+  write there is refused in one line naming the holder. The lock is an ``fcntl`` lock on
+  ``path/.lock``, which the kernel drops when its process ends however it ends (``kill -9``
+  too), so a dead process never leaves a stale lock. A directory this call created is removed
+  again if the block fails before writing anything else into it."""
+  created = not os.path.isdir(path)
+  os.makedirs(path, exist_ok=True)
+  with open(os.path.join(path, LOCK), "a+", encoding="utf-8") as handle:  # closing unlocks
+    try:
+      fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      handle.seek(0)
+      holder = handle.read().strip() or "another process"
+      raise UserError(f"{flag}={path} is in use by {holder}; wait for it to end or choose "
+                      "another directory") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"process {os.getpid()} on {socket.gethostname()} since "
+                 f"{datetime.datetime.now().isoformat(timespec='seconds')}\n")
+    handle.flush()
+    try:
+      yield
+    except BaseException:
+      if created and os.listdir(path) == [LOCK]:  # refused before it wrote anything
+        shutil.rmtree(path, ignore_errors=True)
+      raise
+
+
+def is_disk_error(error: BaseException) -> bool:
+  """Whether ``error`` says the disk is full, read-only or gone (not a bug in tfsmooth)."""
+  if isinstance(error, OSError) and error.errno in DISK_ERRNOS:
+    return True
+  return isinstance(error, tf.errors.OpError) and any(m in str(error) for m in DISK_MESSAGES)
 
 
 class RunDirectory:
@@ -85,10 +148,7 @@ class RunDirectory:
       raise UserError(f"--run_dir={self.path}: cannot read {MANIFEST}: {error}") from None
 
   def write_manifest(self, manifest: dict) -> None:
-    temporary = self.manifest_path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as f:
-      json.dump(manifest, f, indent=2, sort_keys=True, default=str)
-    os.replace(temporary, self.manifest_path)  # never a half-written manifest
+    write_json(self.manifest_path, manifest)
 
   def completed(self) -> dict | None:
     """The manifest if the run completed, else None (no run, or one that did not finish)."""
@@ -96,6 +156,54 @@ class RunDirectory:
       return None
     manifest = self.read_manifest()
     return manifest if manifest.get("status") == COMPLETED else None
+
+  # ------------------------------------------------------------------------------------------
+  # Checkpoints
+
+  def restore_latest_intact(self, checkpoint) -> tuple[str, list[str]]:
+    """Restores ``checkpoint`` (a ``tf.train.Checkpoint``) from the newest checkpoint whose every
+    tensor reads back intact (TensorFlow checks each tensor's CRC32C). Damaged newer ones are
+    moved to ``checkpoints/damaged/`` and left out of the checkpoint list, so training goes on
+    from the intact one and never from garbage. Returns the path restored and one line per
+    checkpoint set aside.
+
+    Raises:
+      UserError: no intact checkpoint.
+    """
+    state = tf.train.get_checkpoint_state(self.checkpoints)
+    paths = list(state.all_model_checkpoint_paths) if state else []
+    damaged = []
+    for path in reversed(paths):
+      try:
+        reader = tf.train.load_checkpoint(path)
+        for name in reader.get_variable_to_shape_map():
+          reader.get_tensor(name)
+      except (tf.errors.OpError, ValueError, IndexError) as error:  # IndexError: truncated
+        damaged.append(f"{os.path.basename(path)}: {str(error).splitlines()[0][:160]}")
+        self._set_aside(path)
+        continue
+      checkpoint.restore(path).assert_existing_objects_matched()
+      kept = paths[:paths.index(path) + 1]
+      tf.compat.v1.train.update_checkpoint_state(self.checkpoints, path,
+                                                 all_model_checkpoint_paths=kept)
+      return path, damaged
+    raise UserError(f"--resume: no intact checkpoint in {self.checkpoints}" +
+                    (f" ({'; '.join(damaged)})" if damaged else ""))
+
+  def _set_aside(self, path: str) -> None:
+    aside = os.path.join(self.checkpoints, DAMAGED)
+    os.makedirs(aside, exist_ok=True)
+    prefix = os.path.basename(path)
+    for name in os.listdir(self.checkpoints):
+      if name.startswith(prefix + "."):
+        os.replace(os.path.join(self.checkpoints, name), os.path.join(aside, name))
+
+  def remove_partial_checkpoints(self) -> None:
+    """Deletes ``ckpt-N_temp/`` directories a failed save left behind (a full disk)."""
+    if os.path.isdir(self.checkpoints):
+      for name in os.listdir(self.checkpoints):
+        if name.endswith("_temp"):
+          shutil.rmtree(os.path.join(self.checkpoints, name), ignore_errors=True)
 
   # ------------------------------------------------------------------------------------------
   # Mode coverage over training (mixtures of Gaussians)
@@ -116,6 +224,13 @@ class RunDirectory:
   # ------------------------------------------------------------------------------------------
   # Starting and resuming
 
+  def check_writable(self) -> None:
+    check_writable(self.path, "--run_dir")
+
+  def lock(self):
+    """The run directory's exclusive lock (``locked``), held for the life of a run."""
+    return locked(self.path, "--run_dir")
+
   def check_start(self, config: tfs_config.TrainConfig) -> None:
     """Refuses, before anything is built, a run that would overwrite another or cannot resume:
     ``--resume`` needs a checkpoint and the same settings that shape the trained weights
@@ -133,3 +248,19 @@ class RunDirectory:
     elif self.has_manifest():
       raise UserError(f"--run_dir={config.run_dir} already holds a run; pass --resume to "
                       "continue it or choose a new directory")
+
+
+def write_json(path: str, value, sort_keys: bool = True) -> None:
+  """Writes ``value`` as JSON to ``path`` atomically: a reader (or a crash, or a full disk) sees
+  the old file or the whole new one, never half of it."""
+  temporary = path + ".tmp"
+  try:
+    with open(temporary, "w", encoding="utf-8") as f:
+      json.dump(value, f, indent=2, sort_keys=sort_keys, default=str)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(temporary, path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.remove(temporary)
+    raise

@@ -3,13 +3,16 @@ sample grids, checkpoints with exact resume, SavedModels of the generator and di
 with a NaN/Inf guard that stops before a bad step is checkpointed.
 """
 
+import contextlib
 import dataclasses
 import datetime
 import functools
 import math
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 
 import keras
@@ -26,6 +29,7 @@ from tfsmooth import layers as tfs_layers
 from tfsmooth import metrics
 from tfsmooth import networks
 from tfsmooth import provenance
+from tfsmooth import rundir
 from tfsmooth import theory
 from tfsmooth.config import TrainConfig
 from tfsmooth.errors import RunError
@@ -232,6 +236,39 @@ def write_snapshot_figure(run: RunDirectory, provider, panels: int = 8) -> str |
 
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+  """SIGTERM raises KeyboardInterrupt while the block runs, so it ends a run as Ctrl-C does."""
+  def interrupt(signum, frame):
+    del signum, frame
+    raise KeyboardInterrupt("SIGTERM")
+  if threading.current_thread() is not threading.main_thread():  # signals reach only main
+    yield
+    return
+  previous = signal.signal(signal.SIGTERM, interrupt)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
+def _fail_on_disk_error(run: RunDirectory, manifest: dict, error: Exception,
+                        last_checkpoint_step: int | None):
+  """A full, read-only or vanished disk mid-run: remove the half-written checkpoint, mark the
+  manifest failed (if the disk still takes it) and stop with one line saying what to do."""
+  reason = next((m for m in rundir.DISK_MESSAGES if m in str(error)), None) or (
+      getattr(error, "strerror", None) or str(error).splitlines()[0][:200])
+  run.remove_partial_checkpoints()  # frees the space the failed save took
+  manifest.update(status="failed", failure=f"cannot write {run.path}: {reason}",
+                  last_checkpoint_step=last_checkpoint_step)
+  with contextlib.suppress(OSError):
+    run.write_manifest(manifest)
+  kept = (f"the last good checkpoint is step {last_checkpoint_step} in {run.checkpoints}; "
+          "make room (or make it writable) and pass --resume"
+          if last_checkpoint_step is not None else "no checkpoint was written")
+  raise RunError(f"cannot write the run directory {run.path} ({reason}); {kept}") from None
+
+
 def _save_interrupted(model, manager, run, manifest, elapsed):
   """Ctrl-C: keep what was trained (if it is finite) and say how to continue."""
   step = int(model.step.numpy())
@@ -258,12 +295,24 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
   strategy = distribute.make_strategy(config.strategy, config.cpu_replicas, config.tpu)
   check_replica_split(config, strategy.num_replicas_in_sync)
   run = shared = RunDirectory(config.run_dir)
+  if distribute.is_chief(strategy):
+    run.check_writable()  # before data, models or a directory are made
+    run.check_start(config)  # refused here, an existing run directory is left untouched
   data.check_available(config.dataset, data_dir=config.data_dir or None)
   chief = distribute.is_chief(strategy)
-  if chief:
-    run.check_start(config)
-  else:  # another worker of a multi-worker run: it writes only to a temporary directory
-    run = RunDirectory(tempfile.mkdtemp(prefix="tfsmooth_worker_"))
+  if not chief:  # another worker of a multi-worker run: it writes only to a temporary directory
+    return _train(config, strategy, RunDirectory(tempfile.mkdtemp(prefix="tfsmooth_worker_")),
+                  shared, verbose)
+  with run.lock():  # one writer: a second process on this directory is refused
+    run.check_start(config)  # again: another process may have started it meanwhile
+    return _train(config, strategy, run, shared, verbose)
+
+
+def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirectory,
+           verbose: int) -> dict:
+  """``train`` once the run directory is checked and locked (``run`` is ``shared``, the run
+  directory, on the chief and a temporary directory on the other workers)."""
+  chief = run is shared
   options = {"data_dir": config.data_dir} if config.data_dir else {}
   provider = data.get_provider(config.dataset, seed=config.seed, **options)
   evaluator, extractor = None, None
@@ -298,12 +347,19 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
                                      step=model.step)
 
   os.makedirs(run.path, exist_ok=True)
+  if config.resume and chief:
+    # The newest checkpoint that reads back intact; damaged newer ones are set aside.
+    restored, damaged = run.restore_latest_intact(checkpoint)
+    for line in damaged:
+      console.progress(f"checkpoint {line}; set aside in {run.checkpoints}/{rundir.DAMAGED}, "
+                       f"resuming from {os.path.basename(restored)}")
+  elif config.resume:  # another worker of a multi-worker run: from the chief's checkpoints
+    checkpoint.restore(tf.train.latest_checkpoint(shared.checkpoints)
+                       ).assert_existing_objects_matched()
+  # Made after the restore: it reads the list of checkpoints the restore may have shortened.
   manager = tf.train.CheckpointManager(checkpoint, run.checkpoints,
                                        max_to_keep=config.keep_checkpoints)
   if config.resume:
-    # The other workers of a multi-worker run restore from the chief's run directory.
-    checkpoint.restore(tf.train.latest_checkpoint(shared.checkpoints)
-                       ).assert_existing_objects_matched()
     manifest = shared.read_manifest()
     manifest["resumed"] = manifest.get("resumed", []) + [int(model.step.numpy())]
   else:
@@ -312,61 +368,69 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
   # A resume may change steps, logging and evaluation: the manifest holds the latest settings.
   manifest.update(config=dataclasses.asdict(config), settings=tfs_config.settings(config))
   start_step = int(model.step.numpy())
-  if not config.resume:
-    manager.save(checkpoint_number=0)  # a good state to return to even if step 1 diverges
-  manifest.update(status="running", g_lr=g_lr, constants=constants,
-                  parameters={"generator": generator.count_params(),
-                              "discriminator": discriminator.count_params()})
-  run.write_manifest(manifest)
-  console.progress(
-      f"run {config.run_dir}: {config.dataset} {sample_shape}, {generator.name} "
-      f"({generator.count_params():,} parameters) vs {discriminator.name} "
-      f"({discriminator.count_params():,}), loss {config.gan.loss}, g_lr {g_lr:.6g}" +
-      (f" = {config.g_lr_ratio} gamma*" if constants else "") +
-      f"; steps {start_step} -> {config.steps}")
-
-  extra = {"gamma_ratio": config.g_lr_ratio} if constants else {}
-  monitor = RunMonitor(config, run, manager, provider, extra, evaluator)
-  started = time.time()
-  if start_step < config.steps:
-    dataset = provider.dataset(config.batch_size, start_step=start_step,
-                               batches_per_step=config.gan.n_disc).map(gan.batch_major)
-    try:
-      model.fit(dataset, steps_per_epoch=config.steps - start_step, epochs=1,
-                verbose=verbose if chief else 0, callbacks=[monitor], shuffle=False)
-    except KeyboardInterrupt:
-      _save_interrupted(model, manager, run, manifest, time.time() - started)
-  elapsed = time.time() - started
-  monitor.writer.flush()
-
-  if monitor.diverged:
-    step, name, value = monitor.diverged
-    manifest.update(status="diverged", diverged={"step": step, "metric": name, "value": value},
-                    last_checkpoint_step=monitor.last_checkpoint_step)
+  monitor = None
+  try:
+    if not config.resume:
+      manager.save(checkpoint_number=0)  # a good state to return to even if step 1 diverges
+    manifest.update(status="running", g_lr=g_lr, constants=constants,
+                    parameters={"generator": generator.count_params(),
+                                "discriminator": discriminator.count_params()})
     run.write_manifest(manifest)
-    raise TrainingDiverged(
-        f"diverged at step {step}: {name} = {value}; last good checkpoint: step "
-        f"{monitor.last_checkpoint_step} in {run.checkpoints}")
+    console.progress(
+        f"run {config.run_dir}: {config.dataset} {sample_shape}, {generator.name} "
+        f"({generator.count_params():,} parameters) vs {discriminator.name} "
+        f"({discriminator.count_params():,}), loss {config.gan.loss}, g_lr {g_lr:.6g}" +
+        (f" = {config.g_lr_ratio} gamma*" if constants else "") +
+        f"; steps {start_step} -> {config.steps}")
 
-  sampler = gan.GeneratorSampler(generator, config.generator.noise_dim)
-  tf.saved_model.save(sampler, run.generator_export)
-  discriminator.export(run.discriminator_export, verbose=False)
-  manifest.update(status="completed", final_step=int(model.step.numpy()),
-                  final_metrics=monitor.last_logs,
-                  finished=datetime.datetime.now().isoformat(timespec="seconds"),
-                  train_seconds=manifest.get("train_seconds", 0.0) + elapsed)
-  if monitor.coverage:
-    manifest["mode_coverage"] = dataclasses.asdict(monitor.coverage)
-  if not provider.is_image:
-    write_snapshot_figure(run, provider)
-  run.write_manifest(manifest)
-  if not chief:
-    shutil.rmtree(run.path, ignore_errors=True)
+    extra = {"gamma_ratio": config.g_lr_ratio} if constants else {}
+    monitor = RunMonitor(config, run, manager, provider, extra, evaluator)
+    monitor.last_checkpoint_step = start_step
+    started = time.time()
+    if start_step < config.steps:
+      dataset = provider.dataset(config.batch_size, start_step=start_step,
+                                 batches_per_step=config.gan.n_disc).map(gan.batch_major)
+      try:
+        with _sigterm_as_interrupt():  # what schedulers and `timeout` send: handled like Ctrl-C
+          model.fit(dataset, steps_per_epoch=config.steps - start_step, epochs=1,
+                    verbose=verbose if chief else 0, callbacks=[monitor], shuffle=False)
+      except KeyboardInterrupt:
+        _save_interrupted(model, manager, run, manifest, time.time() - started)
+    elapsed = time.time() - started
+    monitor.writer.flush()
+
+    if monitor.diverged:
+      step, name, value = monitor.diverged
+      manifest.update(status="diverged", diverged={"step": step, "metric": name, "value": value},
+                      last_checkpoint_step=monitor.last_checkpoint_step)
+      run.write_manifest(manifest)
+      raise TrainingDiverged(
+          f"diverged at step {step}: {name} = {value}; last good checkpoint: step "
+          f"{monitor.last_checkpoint_step} in {run.checkpoints}")
+
+    sampler = gan.GeneratorSampler(generator, config.generator.noise_dim)
+    tf.saved_model.save(sampler, run.generator_export)
+    discriminator.export(run.discriminator_export, verbose=False)
+    manifest.update(status="completed", final_step=int(model.step.numpy()),
+                    final_metrics=monitor.last_logs,
+                    finished=datetime.datetime.now().isoformat(timespec="seconds"),
+                    train_seconds=manifest.get("train_seconds", 0.0) + elapsed)
+    if monitor.coverage:
+      manifest["mode_coverage"] = dataclasses.asdict(monitor.coverage)
+    if not provider.is_image:
+      write_snapshot_figure(run, provider)
+    run.write_manifest(manifest)
+    if not chief:
+      shutil.rmtree(run.path, ignore_errors=True)
+      return manifest
+    if config.eval_at_end and evaluator:
+      console.progress("evaluating the final generator")
+      manifest["metrics"] = evaluate.evaluate_run(run.path, config.evaluation, extractor)
+      run.write_manifest(manifest)
+    console.progress(f"done: {config.steps - start_step} steps in {elapsed:.0f} s; run directory "
+                     f"{config.run_dir}")
     return manifest
-  if config.eval_at_end and evaluator:
-    console.progress("evaluating the final generator")
-    manifest["metrics"] = evaluate.evaluate_run(run.path, config.evaluation, extractor)
-    run.write_manifest(manifest)
-  console.progress(f"done: {config.steps - start_step} steps in {elapsed:.0f} s; run directory "
-                   f"{config.run_dir}")
-  return manifest
+  except Exception as error:  # pylint: disable=broad-except
+    if not rundir.is_disk_error(error):
+      raise  # a bug: keeps its traceback
+    _fail_on_disk_error(run, manifest, error, monitor.last_checkpoint_step if monitor else None)

@@ -22,7 +22,6 @@ from collections.abc import Callable
 import csv
 import dataclasses
 import itertools
-import json
 import math
 import os
 import subprocess
@@ -32,6 +31,7 @@ import time
 import numpy as np
 
 from tfsmooth import console
+from tfsmooth import rundir
 from tfsmooth.rundir import RunDirectory
 
 SWEEP_FILE = "sweep.json"
@@ -120,8 +120,7 @@ def run(sweep_dir: str, common: dict, members: list[Member],
   ``{name: RunDirectory}`` of every member and ``{name: exit status}`` of those run now."""
   os.makedirs(os.path.join(sweep_dir, "members"), exist_ok=True)
   spec = {"common": common, "members": {m.name: m.settings for m in members}}
-  with open(os.path.join(sweep_dir, SWEEP_FILE), "w", encoding="utf-8") as f:
-    json.dump(spec, f, indent=2)
+  rundir.write_json(os.path.join(sweep_dir, SWEEP_FILE), spec, sort_keys=False)
   runs = {m.name: RunDirectory(os.path.join(sweep_dir, "members", m.name)) for m in members}
   pending = [m for m in members if _status(runs[m.name]) not in FINAL_STATUSES]
   console.progress(f"sweep {sweep_dir}: {len(members)} members, {len(members) - len(pending)} "
@@ -160,14 +159,16 @@ def _start(run: RunDirectory, common: dict, member: Member) -> subprocess.Popen:
 def run_experiment(experiment: Experiment, sweep_dir: str, parallel: int = 1) -> str:
   """Runs (or continues) ``experiment`` in ``sweep_dir``; writes ``results.json`` / ``.csv``,
   TensorBoard HParams and the experiment's figures; returns a summary line."""
-  runs, exits = run(sweep_dir, experiment.common, experiment.members, parallel)
-  rows = [experiment.row(name, run_dir) for name, run_dir in runs.items()]
-  for row in rows:  # a member that crashed left its manifest "running", or none
-    if exits.get(row["member"]) and row["status"] not in (*FINAL_STATUSES, "interrupted"):
-      row["status"] = "failed"
-  written = [*write_results(sweep_dir, rows),
-             write_hparams(sweep_dir, rows, experiment.hparams, experiment.metrics),
-             *experiment.figures(sweep_dir, rows, runs)]
+  rundir.check_writable(sweep_dir, "--sweep_dir")
+  with rundir.locked(sweep_dir, "--sweep_dir"):  # one sweep at a time in a directory
+    runs, exits = run(sweep_dir, experiment.common, experiment.members, parallel)
+    rows = [experiment.row(name, run_dir) for name, run_dir in runs.items()]
+    for row in rows:  # a member that crashed left its manifest "running", or none
+      if exits.get(row["member"]) and row["status"] not in (*FINAL_STATUSES, "interrupted"):
+        row["status"] = "failed"
+    written = [*write_results(sweep_dir, rows),
+               write_hparams(sweep_dir, rows, experiment.hparams, experiment.metrics),
+               *experiment.figures(sweep_dir, rows, runs)]
   counts = {}
   for row in rows:
     counts[row["status"]] = counts.get(row["status"], 0) + 1
@@ -178,8 +179,7 @@ def run_experiment(experiment: Experiment, sweep_dir: str, parallel: int = 1) ->
 def write_results(sweep_dir: str, rows: list[dict]) -> tuple[str, str]:
   """``results.json`` and ``results.csv`` (one row per member, the union of the rows' columns)."""
   json_path = os.path.join(sweep_dir, "results.json")
-  with open(json_path, "w", encoding="utf-8") as f:
-    json.dump(rows, f, indent=2)
+  rundir.write_json(json_path, rows, sort_keys=False)
   columns = list(dict.fromkeys(key for row in rows for key in row))
   csv_path = os.path.join(sweep_dir, "results.csv")
   with open(csv_path, "w", encoding="utf-8", newline="") as f:
