@@ -148,14 +148,15 @@ def _check_chu_sweep(values):
           or bool(values["g_lr_ratio"]))
 
 
-def _check_methods(methods):
-  missing = nk_mog.missing_method(methods)
+@flags.multi_flags_validator(["mode", "experiment", "nk_methods"])
+def _check_methods(values):
+  # Only where they are used: an installed package has no runs/ directory.
+  if values["mode"] != "sweep" or values["experiment"] != "nk_mog":
+    return True
+  missing = nk_mog.missing_method(values["nk_methods"])
   if missing:
-    raise flags.ValidationError(f"no runs/{missing}.flags")
+    raise flags.ValidationError(f"--nk_methods: no runs/{missing}.flags")
   return True
-
-
-flags.register_validator("nk_methods", _check_methods)
 flags.register_validator("sweep_seeds", lambda v: _int_list(v, minimum=0) is not None and all(
     int(s) < 2**32 for s in v), message="must be a comma-separated list of integers in [0, 2^32)")
 flags.register_validator("nk_etas", lambda v: _is_finite_list(v, low=0.0),
