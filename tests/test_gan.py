@@ -156,13 +156,13 @@ def _tiny_gan(update, n_disc=1, eta=0.0):
 def test_simultaneous_update_uses_gradients_at_the_same_point():
   model = _tiny_gan("simultaneous")
   x = tf.constant([[[0.5], [-0.8], [0.9]]])
+  # One forward pass per player: both gradients at the same samples G(z).
   z = model.sample_latent(3, model._seed(model.config.n_disc * 2 - 2))  # pylint: disable=protected-access
-  zg = model._generator_latent(3)  # pylint: disable=protected-access
   w, a = 0.3, 0.7
   ex2 = float(np.mean(x.numpy() ** 2))
-  # WGAN toy: dV/dw = E x^2 - a^2 E z^2 (D ascends), dV/da = -2 a w E zg^2 (G descends).
+  # WGAN toy: dV/dw = E x^2 - a^2 E z^2 (D ascends), dV/da = -2 a w E z^2 (G descends).
   w_new = w + 0.1 * (ex2 - a**2 * float(tf.reduce_mean(z**2)))
-  a_new = a - 0.1 * (-2 * a * w * float(tf.reduce_mean(zg**2)))
+  a_new = a - 0.1 * (-2 * a * w * float(tf.reduce_mean(z**2)))
   model.train_step(gan.batch_major(x))
   assert float(model.discriminator.layers[-1].kernel[0, 0]) == pytest.approx(w_new, rel=1e-5)
   assert float(model.generator.layers[-1].kernel[0, 0]) == pytest.approx(a_new, rel=1e-5)

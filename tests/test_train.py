@@ -1,6 +1,7 @@
 """Training runs end to end: run directory, determinism, exact resume, SavedModel round trip,
 divergence guard, and mode coverage on the mixture of Gaussians."""
 
+import dataclasses
 import json
 import os
 
@@ -106,7 +107,8 @@ def test_interrupted_run_saves_a_checkpoint_and_resumes_exactly(tmp_path, monkey
 
   monkeypatch.setattr(train.RunMonitor, "on_train_batch_end", interrupt_at_step_7)
   with pytest.raises(RunError, match=r"interrupted at step 7 \(checkpoint saved"):
-    train.train(_mog_config(tmp_path / "split", steps=20), verbose=0)
+    # One step per execution: an interrupt lands between executions, here after step 7.
+    train.train(_mog_config(tmp_path / "split", steps=20, steps_per_execution=1), verbose=0)
   assert json.loads((tmp_path / "split" / "manifest.json").read_text())["status"] == "interrupted"
   monkeypatch.undo()
   manifest = train.train(_mog_config(tmp_path / "split", steps=20, resume=True), verbose=0)
@@ -156,6 +158,39 @@ def test_divergence_stops_with_step_and_metric_and_keeps_last_good_checkpoint(tm
   weights = _final_weights(tmp_path / "run")
   assert all(np.all(np.isfinite(v)) for v in weights.values() if v.dtype.kind == "f")
   assert not os.path.exists(tmp_path / "run" / "export")
+
+
+def test_divergence_inside_a_multi_step_execution_names_the_exact_step(tmp_path):
+  """The guard lives in the graph: with 5 steps per execution it reports the step a
+  one-step-per-execution run reports, and the last checkpoint before it is kept."""
+  found = {}
+  for per_execution in (1, 5):
+    run_dir = tmp_path / f"run{per_execution}"
+    config = dataclasses.replace(_diverging_config(run_dir), checkpoint_every=10, log_every=5,
+                                 steps_per_execution=per_execution)
+    assert train.execution_steps(config, 0) == per_execution
+    with pytest.raises(train.TrainingDiverged):
+      train.train(config, verbose=0)
+    found[per_execution] = json.loads((run_dir / "manifest.json").read_text())
+  assert found[1]["diverged"] == found[5]["diverged"]
+  step = found[5]["diverged"]["step"]
+  assert found[5]["last_checkpoint_step"] == (step - 1) // 10 * 10
+  assert all(np.all(np.isfinite(v)) for v in _final_weights(tmp_path / "run5").values()
+             if v.dtype.kind == "f")
+
+
+@pytest.mark.parametrize("periods, start, expected", [
+    ((10, 200, 200, 0), 0, 10), ((20, 250, 500, 0), 0, 10), ((100, 5000, 10000, 0), 0, 50),
+    ((100, 5000, 10000, 0), 7, 1), ((100, 5000, 10000, 300), 600, 50), ((3, 9, 9, 0), 0, 3)])
+def test_an_execution_ends_at_every_step_where_something_is_due(tmp_path, periods, start,
+                                                                 expected):
+  log, sample, checkpoint, evaluate = periods
+  config = _mog_config(tmp_path, log_every=log, sample_every=sample,
+                       checkpoint_every=checkpoint, eval_every=evaluate)
+  size = train.execution_steps(config, start)
+  assert size == expected
+  for period in (log, sample, checkpoint, evaluate, start):
+    assert period % size == 0
 
 
 def test_cli_divergence_is_one_line_and_nonzero(tmp_path, cli):

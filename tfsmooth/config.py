@@ -213,6 +213,12 @@ class TrainConfig:
   checkpoint_every: int = setting(200,
       "train: checkpoint every N steps.", trajectory=False, lower_bound=1)
   keep_checkpoints: int = setting(3, "train: checkpoints kept.", trajectory=False, lower_bound=1)
+  steps_per_execution: int = setting(50,
+      "train: at most this many steps per call into TensorFlow (Keras's steps_per_execution: "
+      "less per-step overhead). A run takes the largest divisor of it that also divides "
+      "--log_every, --sample_every, --checkpoint_every, --eval_every and the step it starts "
+      "from, so scalars, samples, checkpoints and the NaN guard stay at their exact steps.",
+      trajectory=False, lower_bound=1)
   resume: bool = setting(False,
       "train: continue the run in --run_dir from its latest checkpoint. Flags that change the "
       "trained weights must match the run; --steps, logging, checkpoint and evaluation flags may "

@@ -134,6 +134,19 @@ class SmoothGAN(keras.Model):
     # Every replica counts the same steps: the first replica's value is kept.
     self.step = self.add_weight(name="gan_step", shape=(), dtype="int64", initializer="zeros",
                                 trainable=False, aggregation="only_first_replica")
+    # The NaN/Inf guard, kept in the graph so that it is exact inside a multi-step execution
+    # (steps_per_execution): the first step with a non-finite metric, which metric (an index
+    # into guarded_metrics, the sorted metric names) and its value; step -1: none yet.
+    self.first_nonfinite_step = self.add_weight(
+        name="first_nonfinite_step", shape=(), dtype="int64", trainable=False,
+        initializer=keras.initializers.Constant(-1), aggregation="only_first_replica")
+    self.first_nonfinite_metric = self.add_weight(
+        name="first_nonfinite_metric", shape=(), dtype="int64", trainable=False,
+        initializer="zeros", aggregation="only_first_replica")
+    self.first_nonfinite_value = self.add_weight(
+        name="first_nonfinite_value", shape=(), dtype="float32", trainable=False,
+        initializer="zeros", aggregation="only_first_replica")
+    self.guarded_metrics = ()
     # Both networks are built; without this, fit under a strategy would try to build the model
     # by calling it on a data batch, which is not its input (a latent).
     self.built = True
@@ -221,25 +234,73 @@ class SmoothGAN(keras.Model):
         g_loss = self.loss_spec.generator_loss(self.unrolled_discriminator_outputs(real, fake),
                                                distribute.global_mean)
         regulariser = tf.zeros_like(g_loss)
-      else:
+      elif config.eta > 0:
         with tf.GradientTape() as inner:
           d_real = self.discriminator(real, training=False)
           d_fake = self.discriminator(fake, training=False)
           game_value = self.loss_spec.value(d_real, d_fake, distribute.global_mean)
         g_loss = self.loss_spec.generator_loss(d_fake, distribute.global_mean)
+        regulariser = self._nk_regulariser(inner.gradient(
+            game_value, self.discriminator.trainable_variables))
+      else:  # the generator's loss needs D(fake) only
+        g_loss = self.loss_spec.generator_loss(self.discriminator(fake, training=False),
+                                               distribute.global_mean)
         regulariser = tf.zeros_like(g_loss)
-        if config.eta > 0:
-          # |grad_D V|^2 of the global V: square the all-reduced gradient, not each replica's.
-          value_gradients = distribute.all_sum(
-              inner.gradient(game_value, self.discriminator.trainable_variables))
-          regulariser = distribute.share(
-              config.eta * losses.squared_global_norm(value_gradients))
       total = g_loss + regulariser
     gradients = tape.gradient(total, variables)
     loss_gradients = tape.gradient(g_loss, variables) if config.eta > 0 else gradients
     del tape
     return gradients, {"g_loss": g_loss, "nk_regulariser": regulariser,
                        "g_grad_norm": _global_norm_share(loss_gradients)}
+
+  def _nk_regulariser(self, value_gradients):
+    """``eta |grad_D V|^2`` of the global V: the all-reduced gradient is squared, not each
+    replica's (this replica's share of it)."""
+    return distribute.share(self.config.eta * losses.squared_global_norm(
+        distribute.all_sum(value_gradients)))
+
+  def joint_gradients(self, real, latent, interpolation_seed):
+    """Both players' gradients from one forward pass of each network, for the simultaneous
+    update (Nagarajan and Kolter, Section 2: gradient descent on the joint vector field at one
+    point): the discriminator's of ``-V + penalty`` and the generator's of ``generator_loss +
+    eta |grad_D V|^2``, at the same samples ``G(latent)``. Without a penalty the
+    discriminator's gradient is ``-grad_D V``, which the regulariser computes anyway."""
+    config = self.config
+    d_variables = self.discriminator.trainable_variables
+    g_variables = self.generator.trainable_variables
+    batch = tf.shape(real)[0]
+    with tf.GradientTape(persistent=True) as tape:
+      fake = self.generator(latent, training=True)
+      with tf.GradientTape() as inner:
+        outputs = self.discriminator(tf.concat([real, fake], 0), training=True)
+        d_real, d_fake = outputs[:batch], outputs[batch:]
+        game_value = self.loss_spec.value(d_real, d_fake, distribute.global_mean)
+      value_gradients = inner.gradient(game_value, d_variables) if config.eta > 0 else None
+      g_loss = self.loss_spec.generator_loss(d_fake, distribute.global_mean)
+      regulariser = (self._nk_regulariser(value_gradients) if config.eta > 0
+                     else tf.zeros_like(g_loss))
+      d_loss = -game_value
+      terms = {"d_real": distribute.global_mean(d_real),
+               "d_fake": distribute.global_mean(d_fake)}
+      if self.penalty_spec.fn is not None:
+        penalty, parts = self.penalty_spec.fn(self.discriminator, real, tf.stop_gradient(fake),
+                                              interpolation_seed, self.config,
+                                              distribute.global_mean)
+        terms.update(parts, penalty=penalty)
+        d_loss += penalty
+    if value_gradients is not None and self.penalty_spec.fn is None:
+      d_gradients = [-g for g in value_gradients]
+    else:
+      d_gradients = tape.gradient(d_loss, d_variables)
+    loss_gradients = tape.gradient(g_loss, g_variables)
+    g_gradients = loss_gradients
+    if config.eta > 0:
+      g_gradients = [a + b for a, b in zip(loss_gradients, tape.gradient(regulariser, g_variables))]
+    del tape
+    terms.update(d_loss=d_loss, value=game_value, d_grad_norm=_global_norm_share(d_gradients),
+                 g_loss=g_loss, nk_regulariser=regulariser,
+                 g_grad_norm=_global_norm_share(loss_gradients))
+    return d_gradients, g_gradients, terms
 
   # ------------------------------------------------------------------------------------------
   # The step
@@ -259,7 +320,16 @@ class SmoothGAN(keras.Model):
     metrics = {}
     disc_steps = config.n_disc if self.loss_spec.trains_discriminator else 0
     simultaneous = config.update == "simultaneous"
+    # One forward pass per player when both players can share the samples: not for particles,
+    # whose generator step takes its own rows (--particle_batch), nor the unrolled generator.
+    joint = simultaneous and not (self.is_particle or config.unroll_steps)
     for k in range(disc_steps):
+      if joint and k == disc_steps - 1:
+        d_gradients, g_gradients, step_metrics = self.joint_gradients(
+            real_batches[k], self._latent(batch_size, 2 * k), self._seed(2 * k + 1))
+        self.d_optimizer.apply(d_gradients, self.discriminator.trainable_variables)
+        metrics.update(step_metrics)
+        continue
       if simultaneous and k == disc_steps - 1:
         # Both gradients at the same point: the generator's first, since the discriminator's
         # forward pass refines its spectral-norm vectors.
@@ -278,7 +348,31 @@ class SmoothGAN(keras.Model):
     self.g_optimizer.apply(g_gradients, self.generator.trainable_variables)
     self.step.assign_add(1)
     # Every metric is a share: the sum is the global value.
-    return distribute.metrics_for_fit(distribute.all_sum(metrics))
+    metrics = distribute.all_sum(metrics)
+    self._guard(metrics)
+    return distribute.metrics_for_fit(metrics)
+
+  def _guard(self, metrics):
+    """Records the first step whose metrics are not all finite (the NaN/Inf guard's state)."""
+    self.guarded_metrics = tuple(sorted(metrics))
+    values = tf.stack([tf.cast(metrics[name], tf.float32) for name in self.guarded_metrics])
+    finite = tf.math.is_finite(values)
+    first = tf.argmin(tf.cast(finite, tf.int32), output_type=tf.int64)  # the first False
+    record = tf.logical_and(self.first_nonfinite_step < 0,
+                            tf.logical_not(tf.reduce_all(finite)))
+    def keep(variable, new):
+      return variable.assign(tf.where(record, new, variable))
+    keep(self.first_nonfinite_step, self.step)
+    keep(self.first_nonfinite_metric, first)
+    keep(self.first_nonfinite_value, tf.gather(values, first))
+
+  def nonfinite(self):
+    """``(step, metric, value)`` of the first step with a non-finite metric, or None."""
+    step = int(self.first_nonfinite_step.numpy())
+    if step < 0:
+      return None
+    return (step, self.guarded_metrics[int(self.first_nonfinite_metric.numpy())],
+            float(self.first_nonfinite_value.numpy()))
 
   def sample(self, num: int, seed: int):
     """``num`` generator samples from latents drawn with ``seed`` (inference mode)."""

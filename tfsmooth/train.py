@@ -84,6 +84,47 @@ def generator_learning_rate(config: TrainConfig, discriminator) -> tuple[float, 
   return config.g_lr_ratio * constants.gamma_star, summary
 
 
+def execution_steps(config: TrainConfig, start_step: int, distributed: bool = False) -> int:
+  """Steps per ``fit`` execution: the largest divisor of ``--steps_per_execution`` that divides
+  every period at which the run logs, samples, checkpoints or evaluates, and the start step, so
+  that every execution ends at each step where one of them is due (the last one ends at
+  ``--steps``: the data ends there).
+
+  1 under a ``tf.distribute`` strategy (``distributed``): Keras 3.15's multi-step loop over a
+  distributed iterator fails there ("You must feed a value for placeholder tensor ...
+  while/cond/Placeholder"), seen with MirroredStrategy on 2 CPU replicas.
+  """
+  if distributed:
+    return 1
+  periods = [config.log_every, config.sample_every, config.checkpoint_every, config.eval_every,
+             start_step]
+  common = math.gcd(*periods)  # gcd(x, 0) = x: no evaluation, a start at step 0
+  return max(d for d in range(1, config.steps_per_execution + 1) if common % d == 0)
+
+
+def build_gan(config: TrainConfig, sample_shape, strategy=None):
+  """The seeded, compiled ``SmoothGAN`` of a run (networks, optimisers built), and ``(g_lr,
+  constants)`` (``generator_learning_rate``): what a run trains and what the benchmark times
+  (benchmarks/vs_pytorch.py)."""
+  strategy = strategy or tf.distribute.get_strategy()
+  keras.utils.set_random_seed(config.seed)
+  tf.config.experimental.enable_op_determinism()
+  with strategy.scope():  # networks and optimisers live on the strategy's devices
+    discriminator = networks.build_discriminator(config.discriminator, sample_shape)
+    tfs_layers.converge_spectral_norms(discriminator)
+    generator = networks.build_generator(config.generator, sample_shape,
+                                         strategy.num_replicas_in_sync)
+    g_lr, constants = generator_learning_rate(config, discriminator)
+    model = gan.SmoothGAN(generator, discriminator, config.gan,
+                          noise_dim=config.generator.noise_dim, seed=config.seed)
+    model.compile(
+        d_optimizer=_optimizer(config.d_optimizer, config.d_lr, config.d_beta1, config.d_beta2),
+        g_optimizer=_optimizer(config.g_optimizer, g_lr, config.g_beta1, config.g_beta2))
+    model.d_optimizer.build(discriminator.trainable_variables)
+    model.g_optimizer.build(generator.trainable_variables)
+  return model, g_lr, constants
+
+
 # ---------------------------------------------------------------------------------------------
 # Callbacks
 
@@ -122,20 +163,22 @@ class RunMonitor(keras.callbacks.Callback):
     self.writer = tf.summary.create_file_writer(run.logs)
     self.diverged = None  # (step, metric, value)
     self.last_logs = {}
-    self.last_checkpoint_step = None if config.resume else 0
+    self.last_checkpoint_step = None  # set by the run before fit
     self.coverage = None
 
   def _step(self) -> int:
     return int(self.model.step.numpy())
 
   def on_train_batch_end(self, batch, logs=None):
+    # Called after every execution of steps_per_execution steps, which ends at each step where
+    # something is due (execution_steps): the guard's state says whether any of its steps
+    # had a non-finite metric, and nothing of this execution is then written.
+    self.diverged = self.model.nonfinite()
+    if self.diverged:
+      self.model.stop_training = True
+      return
     logs = {k: float(v) for k, v in (logs or {}).items()}
     step = self._step()
-    for name, value in logs.items():
-      if not math.isfinite(value):
-        self.diverged = (step, name, value)
-        self.model.stop_training = True
-        return
     self.last_logs = logs
     if step % self.config.log_every == 0 or step == self.config.steps:
       with self.writer.as_default(step=step):
@@ -326,22 +369,10 @@ def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirector
 
   # Seeded after the extractor: training a missing classifier draws random numbers too, and the
   # run must not depend on whether the classifier was cached.
-  keras.utils.set_random_seed(config.seed)
-  tf.config.experimental.enable_op_determinism()
   sample_shape = tuple(provider.shape)
-  with strategy.scope():  # networks, optimisers and checkpoint live on the strategy's devices
-    discriminator = networks.build_discriminator(config.discriminator, sample_shape)
-    tfs_layers.converge_spectral_norms(discriminator)
-    generator = networks.build_generator(config.generator, sample_shape,
-                                         strategy.num_replicas_in_sync)
-    g_lr, constants = generator_learning_rate(config, discriminator)
-    model = gan.SmoothGAN(generator, discriminator, config.gan,
-                          noise_dim=config.generator.noise_dim, seed=config.seed)
-    model.compile(
-        d_optimizer=_optimizer(config.d_optimizer, config.d_lr, config.d_beta1, config.d_beta2),
-        g_optimizer=_optimizer(config.g_optimizer, g_lr, config.g_beta1, config.g_beta2))
-    model.d_optimizer.build(discriminator.trainable_variables)
-    model.g_optimizer.build(generator.trainable_variables)
+  model, g_lr, constants = build_gan(config, sample_shape, strategy)
+  generator, discriminator = model.generator, model.discriminator
+  with strategy.scope():  # the checkpoint lives on the strategy's devices, as the networks do
     checkpoint = tf.train.Checkpoint(generator=generator, discriminator=discriminator,
                                      d_optimizer=model.d_optimizer, g_optimizer=model.g_optimizer,
                                      step=model.step)
@@ -388,8 +419,12 @@ def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirector
     monitor.last_checkpoint_step = start_step
     started = time.time()
     if start_step < config.steps:
+      # Finite: the last execution stops at --steps even when it is not a multiple.
       dataset = provider.dataset(config.batch_size, start_step=start_step,
-                                 batches_per_step=config.gan.n_disc).map(gan.batch_major)
+                                 batches_per_step=config.gan.n_disc).map(gan.batch_major).take(
+                                     config.steps - start_step)
+      model.steps_per_execution = execution_steps(  # compile()'s setting
+          config, start_step, distributed=config.strategy != "default")
       try:
         with _sigterm_as_interrupt():  # what schedulers and `timeout` send: handled like Ctrl-C
           model.fit(dataset, steps_per_epoch=config.steps - start_step, epochs=1,

@@ -10,7 +10,7 @@ Layout of a sweep directory::
 
     sweep.json             the common flags and every member's flags (what the sweep is)
     members/NAME/          each member's run directory (tfsmooth.rundir), and NAME.log its output
-    results.json, .csv     one row per member, from its manifest (``collect``)
+    results.json, .csv     one row per member, from its manifest (``run_experiment``)
     hparams/               TensorBoard HParams: every member's swept settings against its metrics
 
 A member whose run completed is skipped, one that was interrupted (it has checkpoints) is
