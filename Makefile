@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo constants test test-slow lint wheel-check clean
+.PHONY: setup setup-bench demo constants test test-slow lint wheel-check clean
 
 $(STAMP): requirements.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,11 @@ $(STAMP): requirements.txt setup.py
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# The optional [bench] extra: PyTorch (CPU), the peer benchmarks/vs_pytorch.py times tfsmooth
+# against. Not a dependency of tfsmooth; without it the benchmark and its test skip the torch peer.
+setup-bench: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[bench]"
 
 # The default job: Chu et al.'s smooth GAN (particle generator, SN-ELU conv discriminator, RKHS
 # penalty, lr in units of gamma*) on MNIST, scaled to a few minutes on 2 CPU cores. Each run gets

@@ -453,14 +453,20 @@ class TorchPeer:
     return self._mlp_step(real_batches)
 
 
+# The ops whose FLOPs count: what FMA units compute (the profiler counts 2 per multiply-add).
+FMA_OPS = ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "MatMul", "BatchMatMulV2")
+
+
 def flops_per_step(peer: TFGraphPeer) -> float:
-  """Floating-point operations of one step, counted by TensorFlow's profiler on the hand-written
-  graph (ops with a registered FLOP count: convolutions and their gradients, matmuls, element-wise
-  arithmetic; a multiply-add is 2). It counts the work the math needs, so every variant is
-  credited with the same FLOPs per step."""
+  """FLOPs of one step's convolutions and matrix products (forward, gradients, second-order
+  terms), counted by TensorFlow's profiler on the hand-written graph: the work the math needs,
+  credited to every variant alike. Element-wise ops are not counted."""
   from tensorflow.python.profiler import model_analyzer  # pylint: disable=g-import-not-at-top
   from tensorflow.python.profiler import option_builder  # pylint: disable=g-import-not-at-top
-  options = option_builder.ProfileOptionBuilder(
-      option_builder.ProfileOptionBuilder.float_operation()).with_empty_output().build()
+  options = (option_builder.ProfileOptionBuilder(
+      option_builder.ProfileOptionBuilder.float_operation())
+             .account_displayed_op_only(False)
+             .with_empty_output().build())
+  options["account_type_regexes"] = [f"^{op}$" for op in FMA_OPS]
   stats = model_analyzer.profile(graph=peer.concrete_graph(), options=options)
   return float(stats.total_float_ops) if not math.isnan(stats.total_float_ops) else 0.0

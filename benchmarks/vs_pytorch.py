@@ -10,16 +10,19 @@ Each variant (``tfsmooth``: ``SmoothGAN.train_step`` as ``fit`` runs it, built b
 them (``--rounds`` rounds, the order rotated each round), so a busy machine slows all of them
 alike; it reports each variant's median it/s with the range over blocks, the ratios of tfsmooth to
 each peer per round (median and range: the paired ratio), GFLOP/s against the machine's FP32 FMA
-peak measured here (a C kernel of independent AVX2 FMAs on every thread, ``fma_peak``), the first
-call (tracing) time and each process's peak RSS.
+peak measured here (a C kernel of independent FMAs on every thread, AVX2 and AVX-512 where the
+CPU has it: ``fma_peak``; the higher is the peak), the tracing time and each process's peak RSS.
 
-FLOPs per step are counted once, by TensorFlow's profiler on the hand-written graph (the work the
-math needs; a multiply-add is 2 FLOPs), and every variant is credited with that count. Real
+FLOPs per step are counted once, by TensorFlow's profiler on the hand-written graph: the
+convolutions and matrix products (forward, gradients and the penalty's second-order terms; a
+multiply-add is 2 FLOPs), the work that FMA units do; element-wise ops are left out. Every variant
+is credited with that count. Real
 batches come from a small pool in memory, so data loading is not timed (the same for all).
 """
 
 import dataclasses
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
@@ -107,20 +110,36 @@ _FMA_KERNEL = r"""
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-#define CHAINS 12  /* independent FMA chains: enough to cover the FMA latency on 2 ports */
+#ifdef __AVX512F__
+typedef __m512 vec;
+#define LANES 16
+#define SET1 _mm512_set1_ps
+#define FMA _mm512_fmadd_ps
+#define ADD _mm512_add_ps
+#define SUM _mm512_reduce_add_ps
+#else
+typedef __m256 vec;
+#define LANES 8
+#define SET1 _mm256_set1_ps
+#define FMA _mm256_fmadd_ps
+#define ADD _mm256_add_ps
+static float SUM(__m256 x) { float o[8]; _mm256_storeu_ps(o, x); return o[0] + o[7]; }
+#endif
+/* 12 independent accumulators in registers: enough chains to cover the FMA latency. */
+#define STEP(a) a = FMA(a, mul, add)
 static long iterations;
 static float sink[64];
 static void *run(void *arg) {
   long id = (long)arg;
-  __m256 acc[CHAINS];
-  __m256 mul = _mm256_set1_ps(0.999999f), add = _mm256_set1_ps(1e-6f);
-  for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_set1_ps((float)c);
-  for (long i = 0; i < iterations; i++)
-    for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_fmadd_ps(acc[c], mul, add);
-  float out[8];
-  for (int c = 1; c < CHAINS; c++) acc[0] = _mm256_add_ps(acc[0], acc[c]);
-  _mm256_storeu_ps(out, acc[0]);
-  sink[id] = out[0];
+  vec mul = SET1(0.999999f), add = SET1(1e-6f);
+  vec a0 = SET1(0), a1 = SET1(1), a2 = SET1(2), a3 = SET1(3), a4 = SET1(4), a5 = SET1(5);
+  vec a6 = SET1(6), a7 = SET1(7), a8 = SET1(8), a9 = SET1(9), a10 = SET1(10), a11 = SET1(11);
+  for (long i = 0; i < iterations; i++) {
+    STEP(a0); STEP(a1); STEP(a2); STEP(a3); STEP(a4); STEP(a5);
+    STEP(a6); STEP(a7); STEP(a8); STEP(a9); STEP(a10); STEP(a11);
+  }
+  a0 = ADD(ADD(ADD(a0, a1), ADD(a2, a3)), ADD(ADD(a4, a5), ADD(a6, a7)));
+  sink[id] = SUM(ADD(a0, ADD(ADD(a8, a9), ADD(a10, a11))));
   return NULL;
 }
 int main(int argc, char **argv) {
@@ -133,29 +152,39 @@ int main(int argc, char **argv) {
   for (int t = 0; t < threads; t++) pthread_join(pool[t], NULL);
   clock_gettime(CLOCK_MONOTONIC, &end);
   double seconds = (end.tv_sec - start.tv_sec) + 1e-9 * (end.tv_nsec - start.tv_nsec);
-  /* 8 lanes x 2 FLOPs per FMA */
-  printf("%f %f\n", threads * (double)iterations * CHAINS * 16.0 / seconds / 1e9, sink[0]);
+  /* 12 FMAs of LANES lanes, 2 FLOPs each, per iteration and thread */
+  printf("%f %f\n", threads * (double)iterations * 12 * LANES * 2 / seconds / 1e9, sink[0]);
   return 0;
 }
 """
+ISAS = {"avx2": ["-mavx2", "-mfma"], "avx512": ["-mavx512f"]}
 
 
-def fma_peak(threads: int, iterations: int = 200_000_000, repeats: int = 3) -> float | None:
-  """GFLOP/s of FP32 fused multiply-adds on ``threads`` threads (AVX2, 8 lanes, 2 FLOPs each;
-  the best of ``repeats``), or None without a C compiler."""
+def fma_peak(threads: int, iterations: int = 100_000_000, repeats: int = 3) -> dict:
+  """GFLOP/s of FP32 fused multiply-adds on ``threads`` threads, per instruction set this CPU
+  has (AVX2: 8 lanes, AVX-512: 16; 2 FLOPs per lane), the best of ``repeats`` runs; empty
+  without a C compiler."""
+  with open("/proc/cpuinfo", encoding="utf-8") as f:
+    cpu_flags = set(next((line for line in f if line.startswith("flags")), ":").split(":")[1]
+                    .split())
+  peaks = {}
   with tempfile.TemporaryDirectory() as tmp:
-    source, binary = os.path.join(tmp, "fma.c"), os.path.join(tmp, "fma")
+    source = os.path.join(tmp, "fma.c")
     with open(source, "w", encoding="utf-8") as f:
       f.write(_FMA_KERNEL)
-    try:
-      subprocess.run(["cc", "-O2", "-mavx2", "-mfma", "-pthread", source, "-o", binary],
-                     check=True, capture_output=True)
-    except (OSError, subprocess.CalledProcessError):
-      return None
-    runs = [float(subprocess.run([binary, str(threads), str(iterations)], check=True,
-                                 capture_output=True, text=True).stdout.split()[0])
-            for _ in range(repeats)]
-  return max(runs)
+    for isa, options in ISAS.items():
+      if isa == "avx512" and "avx512f" not in cpu_flags:
+        continue
+      binary = os.path.join(tmp, isa)
+      try:
+        subprocess.run(["cc", "-O2", *options, "-pthread", source, "-o", binary], check=True,
+                       capture_output=True)
+      except (OSError, subprocess.CalledProcessError):
+        continue
+      peaks[isa] = max(float(subprocess.run(
+          [binary, str(threads), str(iterations)], check=True, capture_output=True,
+          text=True).stdout.split()[0]) for _ in range(repeats))
+  return peaks
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,11 +235,13 @@ def _build_runner(variant: str, config, shape, threads: int):
 
   import keras  # pylint: disable=g-import-not-at-top
 
+  from tfsmooth import data  # pylint: disable=g-import-not-at-top
   from tfsmooth import gan  # pylint: disable=g-import-not-at-top
   from tfsmooth import train  # pylint: disable=g-import-not-at-top
   model, _, _ = train.build_gan(config, shape)
   model.steps_per_execution = train.execution_steps(config, 0)  # as the run sets it
-  dataset = tf.data.Dataset.from_tensor_slices(pool).map(gan.batch_major).repeat()
+  dataset = tf.data.Dataset.from_tensor_slices(pool).map(gan.batch_major).repeat().with_options(
+      data.pipeline_options())  # a run's input pipeline options
 
   class ReadLogs(keras.callbacks.Callback):
     """What the run's callback does after every step at least: read the metrics."""
@@ -341,12 +372,12 @@ def machine() -> dict:
           cpu_flags = set(line.split(":", 1)[1].split())
   except OSError:
     pass
-  versions = {"python": platform.python_version(), "numpy": np.__version__}
-  for module in ("tensorflow", "keras", "torch"):
-    try:
-      versions[module] = __import__(module).__version__
-    except ImportError:
-      versions[module] = "not installed"
+  versions = {"python": platform.python_version()}
+  for package in ("numpy", "tensorflow", "keras", "torch"):
+    try:  # from the installed metadata: the parent imports no framework
+      versions[package] = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+      versions[package] = "not installed"
   return {"cpu": model, "logical_cpus": os.cpu_count(),
           "simd": sorted(cpu_flags & {"avx2", "fma", "avx512f", "avx512_bf16", "amx_tile"}),
           "versions": versions}
@@ -359,8 +390,9 @@ def report(results: list[dict], info: dict) -> str:
            f"Machine: {info['machine']['cpu']}, {info['machine']['logical_cpus']} logical CPUs "
            f"({', '.join(info['machine']['simd'])}); {info['threads']} threads per variant; "
            + ", ".join(f"{k} {v}" for k, v in info["machine"]["versions"].items()) + ".", "",
-           "FP32 FMA peak measured here: " + (f"{peak:.1f} GFLOP/s" if peak else "not measured "
-                                               "(no C compiler)") +
+           "FP32 FMA peak measured here: " + (f"{peak:.1f} GFLOP/s (" + ", ".join(
+               f"{isa} {value:.1f}" for isa, value in info["fma_peaks"].items()) + ")"
+               if peak else "not measured (no C compiler)") +
            f". {info['rounds']} timed rounds of about {info['block_seconds']} s per variant, "
            "alternating; it/s is the median with the range over rounds; ratios are paired per "
            "round (tfsmooth / peer). Trace: the first call less its steps at the timed rate "
@@ -399,11 +431,12 @@ def main(argv):
   def log(message):
     return print(message, file=sys.stderr, flush=True)
   log("measuring the FP32 FMA peak")
-  peak = fma_peak(FLAGS.threads, iterations=2_000_000 if FLAGS.tiny else 200_000_000)
-  info = {"date": datetime.date.today().isoformat(), "command": " ".join(
-      ["python", "benchmarks/vs_pytorch.py", *sys.argv[1:]]), "machine": machine(),
-          "threads": FLAGS.threads, "fma_peak_gflop_per_s": peak, "rounds": FLAGS.rounds,
-          "block_seconds": FLAGS.block_seconds}
+  peaks = fma_peak(FLAGS.threads, iterations=2_000_000 if FLAGS.tiny else 100_000_000)
+  peak = max(peaks.values()) if peaks else None
+  info = {"date": datetime.date.today().isoformat(),
+          "command": " ".join(["python", "benchmarks/vs_pytorch.py", *sys.argv[1:]]),
+          "machine": machine(), "threads": FLAGS.threads, "fma_peak_gflop_per_s": peak,
+          "fma_peaks": peaks, "rounds": FLAGS.rounds, "block_seconds": FLAGS.block_seconds}
   results = []
   for name in FLAGS.workloads:
     log(f"workload {name}: {WORKLOADS[name].description}")

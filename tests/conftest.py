@@ -43,6 +43,10 @@ class Cli:
   def script(self, code: str, *args, timeout: float = 600):
     return self._python("-c", code, *[str(a) for a in args], timeout=timeout)
 
+  def file(self, path: str, *args, timeout: float = 600):
+    """``python PATH ARGS`` (a script of the checkout, e.g. a benchmark)."""
+    return self._python(path, *[str(a) for a in args], timeout=timeout)
+
   def start(self, code: str, *args, log: str, env: dict | None = None) -> subprocess.Popen:
     """``python -c CODE ARGS`` started in the background, stdout and stderr to the file ``log``
     (the caller waits for it, and kills it if it must)."""

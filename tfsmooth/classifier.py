@@ -172,7 +172,8 @@ def _epoch_batches(images, labels, seed: int, epoch: int, batch_size: int) -> tf
   return (tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
           .map(lambda index: (data.to_float_image(tf.gather(images, index)),
                               tf.gather(labels, index)))
-          .prefetch(tf.data.AUTOTUNE))
+          .prefetch(2)
+          .with_options(data.pipeline_options()))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -113,18 +113,15 @@ def activation_names() -> list[str]:
   return sorted(_ACTIVATIONS)
 
 
-def _elu(x):
-  # Written with expm1 on the clipped negative part (not tf.nn.elu) so that derivatives of every
-  # order exist and stay finite: verify.py differentiates three times.
-  return tf.where(x > 0, x, tf.math.expm1(tf.minimum(x, 0.0)))
-
-
 def _leaky_relu(x):
   return tf.nn.leaky_relu(x, alpha=0.2)
 
 
 # Constants from docs/theory.md section 1; tests/test_layers.py checks each on a grid.
-register_activation("elu", _elu, 1.0, 1.0)
+# ELU is TensorFlow's fused op: its gradient (EluGrad) and that gradient's gradient are
+# registered, so every order verify.py takes exists and stays finite, and the train step runs
+# 1.25-1.9x faster than with ELU spelled as where/expm1/minimum (docs/performance.md).
+register_activation("elu", tf.nn.elu, 1.0, 1.0)
 register_activation("softplus", tf.nn.softplus, 1.0, 0.25)
 register_activation("tanh", tf.math.tanh, 1.0, 4.0 / (3.0 * math.sqrt(3.0)))
 register_activation("sigmoid", tf.math.sigmoid, 0.25, 1.0 / (6.0 * math.sqrt(3.0)))
