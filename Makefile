@@ -17,10 +17,11 @@ $(STAMP): requirements.txt setup.py
 
 setup: $(STAMP)
 
-# The optional [bench] extra: PyTorch (CPU), the peer benchmarks/vs_pytorch.py times tfsmooth
-# against. Not a dependency of tfsmooth; without it the benchmark and its test skip the torch peer.
+# PyTorch (CPU), the peer benchmarks/vs_pytorch.py times tfsmooth against: the locked [bench]
+# extra (requirements-bench.txt says why --no-deps). Not a dependency of tfsmooth; without it the
+# benchmark and its test leave the torch peer out.
 setup-bench: $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[bench]"
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-bench.txt
 
 # The default job: Chu et al.'s smooth GAN (particle generator, SN-ELU conv discriminator, RKHS
 # penalty, lr in units of gamma*) on MNIST, scaled to a few minutes on 2 CPU cores. Each run gets

@@ -28,8 +28,8 @@ setuptools.setup(
         "scipy>=1.17.1,<2",
         "matplotlib>=3.11.2,<4",
     ],
-    # bench: the PyTorch peer of benchmarks/vs_pytorch.py (a local CPU wheel on these machines);
-    # never imported by tfsmooth itself.
+    # bench: the PyTorch peer of benchmarks/vs_pytorch.py, never imported by tfsmooth itself.
+    # `make setup-bench` installs it from requirements-bench.txt, which says why without setuptools.
     extras_require={"test": ["pytest>=9.2.0"], "bench": ["torch==2.13.0"]},
     entry_points={"console_scripts": ["tfsmooth = tfsmooth.main:run"]},
 )

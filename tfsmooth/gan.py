@@ -14,7 +14,9 @@ One call of ``train_step`` is one generator step:
 ``update="alternating"`` applies each discriminator step before the generator step sees the
 discriminator. ``update="simultaneous"`` computes the generator gradient and the last
 discriminator gradient at the same parameters and then applies both (gradient descent on the
-joint vector field, as in Nagarajan and Kolter's analysis). With the ``mmd`` loss no
+joint vector field, as in Nagarajan and Kolter's analysis), from one forward pass of each network
+on the same samples (``joint_gradients``) except for particle generators and the unrolled GAN.
+With the ``mmd`` loss no
 discriminator is trained: the generator descends ``lambda/2 MMD^2`` directly. Which loss and
 penalty is a spec from the registries of ``tfsmooth.losses``; the step never tests a name.
 
