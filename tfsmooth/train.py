@@ -145,7 +145,8 @@ def _image_grid(images) -> np.ndarray:
 
 
 class RunMonitor(keras.callbacks.Callback):
-  """Per step: the NaN/Inf guard, TensorBoard scalars, checkpoints, sample grids and progress.
+  """After each execution of ``fit`` (``execution_steps`` steps, ending where something is due):
+  the NaN/Inf guard, TensorBoard scalars, checkpoints, sample grids and evaluations.
 
   One callback, so the order is fixed: a non-finite metric stops the run *before* anything of
   that step is checkpointed, so the last checkpoint is the last good state.
