@@ -6,17 +6,17 @@ import subprocess
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Classifiers trained by tests go to a throw-away cache, never the user's ~/.cache.
 os.environ.setdefault("TFSMOOTH_CACHE", tempfile.mkdtemp(prefix="tfsmooth_test_cache_"))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Make `import tfsmooth` work from a plain checkout too (pytest, Bazel py_test).
 sys.path.insert(0, ROOT)
 
-from tfsmooth import compat  # noqa: E402,F401  (sets the TF environment before TF loads)
+from tfsmooth import compat  # noqa: E402  (sets the TF environment before TF loads)
 
 # isort: split
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -37,8 +37,9 @@ class Cli:
   """Runs ``python -m MODULE ARGS`` (or ``python -c SCRIPT``) in a subprocess from the checkout,
   as a user runs tfsmooth's commands; returns the ``subprocess.CompletedProcess`` (text)."""
 
-  def __call__(self, *args, module: str = "tfsmooth.main", timeout: float = 600):
-    return self._python("-m", module, *[str(a) for a in args], timeout=timeout)
+  def __call__(self, *args, module: str = "tfsmooth.main", timeout: float = 600,
+               env: dict | None = None):
+    return self._python("-m", module, *[str(a) for a in args], timeout=timeout, env=env)
 
   def script(self, code: str, *args, timeout: float = 600):
     return self._python("-c", code, *[str(a) for a in args], timeout=timeout)
@@ -57,19 +58,57 @@ class Cli:
 
   @staticmethod
   def _env() -> dict:
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    # A user's environment: what the commands print is what a user sees.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("TF_CPP_") and k != compat.TF_LOGS_ENV}
+    return dict(env, PYTHONPATH=ROOT)
 
-  def _python(self, *argv, timeout):
-    return subprocess.run([sys.executable, *argv], cwd=ROOT, env=self._env(), capture_output=True,
-                          text=True, timeout=timeout, check=False)
-
-  @staticmethod
-  def user_lines(stderr: str) -> list[str]:
-    """stderr without TensorFlow's start-up noise (see docs/install.md)."""
-    return [line for line in stderr.splitlines() if line.strip() and not line.startswith(
-        ("WARNING: All log messages", "I0000", "W0000", "E0000"))]
+  def _python(self, *argv, timeout, env=None):
+    return subprocess.run([sys.executable, *argv], cwd=ROOT, env={**self._env(), **(env or {})},
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture
 def cli() -> Cli:
   return Cli()
+
+
+class TensorBoardLogs:
+  """A TensorBoard log directory read as TensorBoard reads it (its event accumulator)."""
+
+  def __init__(self, logdir):
+    from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
+    # 0: keep every event (the default keeps a sample of 10 per tag).
+    self.events = event_accumulator.EventAccumulator(str(logdir), size_guidance={"tensors": 0})
+    self.events.Reload()
+
+  def tags(self) -> set[str]:
+    return set(self.events.Tags()["tensors"])
+
+  def steps(self, tag: str) -> list[int]:
+    return [event.step for event in self.events.Tensors(tag)]
+
+  def images(self, tag: str) -> list:
+    """The images of ``tag``, decoded (H, W, channels), in step order."""
+    decoded = []
+    for event in self.events.Tensors(tag):
+      width, height, *pngs = tf.make_ndarray(event.tensor_proto)  # an image summary's tensor
+      image = tf.io.decode_png(pngs[0]).numpy()
+      assert image.shape[:2] == (int(height), int(width))
+      decoded.append(image)
+    return decoded
+
+  @staticmethod
+  def png_file(path) -> np.ndarray:
+    return tf.io.decode_png(tf.io.read_file(str(path))).numpy()
+
+  def text(self, tag: str) -> str:
+    """The first text of ``tag``."""
+    return tf.make_ndarray(self.events.Tensors(tag)[0].tensor_proto).item().decode()
+
+
+@pytest.fixture
+def tensorboard() -> type[TensorBoardLogs]:
+  """``tensorboard(logdir)`` reads a log directory; ``tensorboard.png_file(path)`` decodes a PNG
+  file to compare with its images."""
+  return TensorBoardLogs

@@ -98,4 +98,4 @@ def test_an_internal_bug_keeps_its_traceback_and_a_user_error_is_one_line(cli):
               "main.JOBS['constants'] = job; sys.argv = ['tfsmooth']; main.run()\n")
   result = cli.script(expected, timeout=120)
   assert result.returncode == 2
-  assert cli.user_lines(result.stderr) == ["tfsmooth: error: --x=1: bad"]
+  assert result.stderr.splitlines() == ["tfsmooth: error: --x=1: bad"]

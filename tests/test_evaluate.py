@@ -95,6 +95,6 @@ def test_eval_of_an_unfinished_run_is_one_line(tmp_path, cli):
     evaluate.evaluate_run(str(tmp_path / "run"), EvalConfig())
   result = cli("--mode=eval", f"--run_dir={tmp_path / 'nothing'}")
   assert result.returncode == 2
-  assert cli.user_lines(result.stderr) == [
+  assert result.stderr.splitlines() == [
       f"tfsmooth: error: --run_dir={tmp_path / 'nothing'}: no manifest.json; not a tfsmooth run "
       "directory"]

@@ -4,6 +4,7 @@ import csv
 import json
 import os
 
+import numpy as np
 import pytest
 
 from tfsmooth import config as tfs_config
@@ -100,7 +101,7 @@ def test_the_members_share_the_sweeps_training_flags():
   assert not {"alpha", "g_lr_ratio", "n_particles", "seed", "run_dir"} & set(common)
 
 
-def test_the_toy_figure_is_a_sweep_of_toy_runs(tmp_path, cli):
+def test_the_toy_figure_is_a_sweep_of_toy_runs(tmp_path, cli, tensorboard):
   sweep_dir = tmp_path / "toy"
   result = cli("--mode=sweep", "--experiment=nk_fig3", f"--sweep_dir={sweep_dir}",
                "--nk_etas=0,0.5", "--parallel=2", timeout=600)
@@ -116,6 +117,8 @@ def test_the_toy_figure_is_a_sweep_of_toy_runs(tmp_path, cli):
   assert eigenvalues["wgan"]["0.5"]["max_real_part"] == pytest.approx(-2 / 9, abs=1e-6)
   assert "| WGAN | 0.5 |" in (sweep_dir / "eigenvalues.md").read_text()
   assert (sweep_dir / "streamlines.png").stat().st_size > 50_000
+  np.testing.assert_array_equal(tensorboard(sweep_dir / "figures").images("streamlines")[0],
+                                tensorboard.png_file(sweep_dir / "streamlines.png"))
   assert sorted(p for p in os.listdir(sweep_dir / "hparams")
                 if not p.startswith("events")) == names
 

@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 import scipy.linalg
 
+from tfsmooth import compat
+from tfsmooth import console
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -97,10 +100,54 @@ def test_helpfull_lists_the_flags(cli):
 def test_bad_flag_is_one_clear_line(flag, fragment, cli):
   result = cli(*flag.split())
   assert result.returncode == 2
-  lines = [line for line in result.stderr.splitlines() if line.strip()]
+  lines = result.stderr.splitlines()
   assert len(lines) == 1, result.stderr
   assert lines[0].startswith("tfsmooth: error:") and fragment in lines[0], lines[0]
   assert result.stdout == ""
+
+
+def test_bad_run_directory_is_exactly_one_line_after_tensorflow_started(tmp_path, cli):
+  # The refusal comes after TensorFlow has loaded: its C++ start-up lines are filtered out.
+  (tmp_path / "run").mkdir()
+  result = cli("--mode=eval", f"--run_dir={tmp_path / 'run'}")
+  assert result.returncode == 2
+  assert result.stderr.splitlines() == [
+      f"tfsmooth: error: --run_dir={tmp_path / 'run'}: no manifest.json; not a tfsmooth run "
+      "directory"]
+  assert result.stdout == ""
+
+
+def test_tfsmooth_tf_logs_brings_tensorflows_lines_back(tmp_path, cli):
+  result = cli("--mode=eval", f"--run_dir={tmp_path}", env={compat.TF_LOGS_ENV: "1"})
+  lines = result.stderr.splitlines()
+  assert result.returncode == 2 and lines[-1].startswith("tfsmooth: error: --run_dir=")
+  # tfsmooth.compat turns oneDNN on, and TensorFlow always says so at start-up.
+  assert any("oneDNN custom operations are on" in line for line in lines[:-1]), result.stderr
+
+
+# What TensorFlow 2.21 wrote at start-up on a CPU-only machine, with TF_CPP_MIN_LOG_LEVEL=0.
+_STARTUP = """\
+WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+I0000 00:00:1795555909.923868   27465 port.cc:153] oneDNN custom operations are on. You may see \
+slightly different numerical results.
+I0000 00:00:1795555909.924213   27465 cudart_stub.cc:31] Could not find cuda drivers on your \
+machine, GPU will not be used.
+I0000 00:00:1795555909.973154   27465 cpu_feature_guard.cc:227] This TensorFlow binary is \
+optimized to use available CPU instructions in performance-critical operations.
+To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow.
+E0000 00:00:1795555910.764210   27465 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA \
+error: Failed call to cuInit: UNKNOWN ERROR (303)
+W1124 21:27:32.164105   27465 local_rendezvous.cc:404] Local rendezvous is aborting
+"""
+
+
+def test_startup_filter_drops_informational_lines_and_keeps_errors():
+  assert console.without_startup_noise(_STARTUP) == ""
+  error = ("E1124 21:27:32.164105   27465 bfc_allocator.cc:1] Allocator ran out of memory\n"
+           "To enable the following instructions: (an E line's continuation is kept)\n")
+  python = "Traceback (most recent call last):\nImportError: no module\n"
+  assert console.without_startup_noise(_STARTUP + error + python) == error + python
+  assert console.without_startup_noise(python + _STARTUP) == python
 
 
 def test_tfgan_imports_and_fid_matches_scipy_reference():

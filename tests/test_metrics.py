@@ -36,6 +36,28 @@ def mnist_test_images():
   return data.get_provider("mnist", split="test").sample(10000, seed=0)
 
 
+def _unbiased_mmd2(x, y):
+  """Binkowski et al. (2018), eq. 3: the unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3."""
+  def kernel(a, b):
+    return (a @ b.T / a.shape[1] + 1.0) ** 3
+  n, m = len(x), len(y)
+  same_x, same_y = kernel(x, x), kernel(y, y)
+  return ((same_x.sum() - np.trace(same_x)) / (n * (n - 1)) +
+          (same_y.sum() - np.trace(same_y)) / (m * (m - 1)) - 2 * kernel(x, y).mean())
+
+
+def test_kid_is_tfgans_block_estimator():
+  """docs/metrics.md: KID is the mean of the unbiased MMD^2 over consecutive blocks of at most
+  1,024 samples, which is the full-sample unbiased estimate up to 1,024 samples."""
+  rng = np.random.default_rng(0)
+  x, y = rng.normal(size=(2000, 8)), rng.normal(0.3, 1.0, size=(2000, 8))
+  assert metrics.kernel_distance(x[:1000], y[:1000]) == pytest.approx(
+      _unbiased_mmd2(x[:1000], y[:1000]), rel=1e-12)
+  blocks = np.mean([_unbiased_mmd2(x[:1000], y[:1000]), _unbiased_mmd2(x[1000:], y[1000:])])
+  assert metrics.kernel_distance(x, y) == pytest.approx(blocks, rel=1e-12)
+  assert metrics.kernel_distance(x, y) != pytest.approx(_unbiased_mmd2(x, y), rel=1e-4)
+
+
 def test_fid_and_kid_of_dataset_halves_are_small_and_against_noise_large(mnist_test_images):
   extractor = metrics.FeatureExtractor("pooled_pixels", _pooled_pixels)
   first, second = extractor(mnist_test_images[:5000]), extractor(mnist_test_images[5000:])

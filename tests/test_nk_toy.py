@@ -93,7 +93,7 @@ def test_wgan_gradient_descent_cycles_without_eta_and_converges_with_it():
   assert np.hypot(converging[-1, 0], converging[-1, 1] - 1) < 0.01
 
 
-def test_a_toy_run_writes_its_panel_and_eigenvalues(tmp_path):
+def test_a_toy_run_writes_its_panel_and_eigenvalues(tmp_path, tensorboard):
   manifest = nk_toy.run(str(tmp_path), "wgan", 0.5, grid_size=6)
   run = RunDirectory(str(tmp_path))
   assert run.completed() == json.loads(json.dumps(manifest))
@@ -105,3 +105,7 @@ def test_a_toy_run_writes_its_panel_and_eigenvalues(tmp_path):
     # the saved paths are the system's gradient descent, from the saved starts
     np.testing.assert_allclose(panel["path0"][0], nk_toy.TRAJECTORY_STARTS[0])
   assert os.path.getsize(run.toy_figure_path) > 1000
+  logs = tensorboard(run.logs)
+  np.testing.assert_array_equal(logs.images("streamlines")[0],
+                                tensorboard.png_file(run.toy_figure_path))
+  assert "| eta | `0.5` |" in logs.text("run")

@@ -161,7 +161,7 @@ def test_a_bad_input_is_one_line_and_changes_nothing(name, args, fragment, tmp_p
     started = time.time()
     result = cli(*arguments, module=module, timeout=60)
     elapsed = time.time() - started
-  lines = cli.user_lines(result.stderr)
+  lines = result.stderr.splitlines()
   assert result.returncode != 0
   assert len(lines) == 1, result.stderr[-3000:]
   assert fragment.format(tmp=tmp) in lines[0]
@@ -240,9 +240,9 @@ def test_a_second_writer_is_refused_while_the_first_trains(tmp_path, cli):
     _wait_for_checkpoint(run_dir, 0, first)
     second = cli(*MOG, "--steps=100000", f"--run_dir={run_dir}", "--resume", timeout=60)
     assert second.returncode == 2
-    assert cli.user_lines(second.stderr) == [
+    assert second.stderr.splitlines() == [
         f"tfsmooth: error: --run_dir={run_dir} is in use by process {first.pid} on "
-        f"{os.uname().nodename} since " + cli.user_lines(second.stderr)[0].rsplit(" since ", 1)[1]]
+        f"{os.uname().nodename} since " + second.stderr.splitlines()[0].rsplit(" since ", 1)[1]]
   finally:
     first.kill()
     first.wait()
@@ -272,7 +272,7 @@ def test_no_intact_checkpoint_is_refused_in_one_line(tmp_path, cli):
     data.write_bytes(b"garbage")
   result = cli(*MOG, "--steps=20", f"--run_dir={run_dir}", "--resume", timeout=300)
   assert result.returncode == 2
-  lines = cli.user_lines(result.stderr)
+  lines = result.stderr.splitlines()
   assert len(lines) == 1 and lines[0].startswith(
       f"tfsmooth: error: --resume: no intact checkpoint in {run_dir}/checkpoints (ckpt-10: ")
 
@@ -298,7 +298,7 @@ def test_a_full_disk_fails_cleanly_and_resumes_once_there_is_space(tmp_path, cli
     result = cli(*MOG, "--steps=300", "--checkpoint_every=5", "--keep_checkpoints=100",
                  f"--run_dir={run_dir}", timeout=300)
     assert result.returncode == 1
-    lines = cli.user_lines(result.stderr)
+    lines = result.stderr.splitlines()
     assert lines[-1].startswith(f"tfsmooth: error: cannot write the run directory {run_dir} "
                                 "(No space left on device); the last good checkpoint is step")
     manifest = RunDirectory(str(run_dir)).read_manifest()

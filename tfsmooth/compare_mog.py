@@ -52,8 +52,9 @@ def config_from_flags() -> tfs_config.SweepConfig:
 
 def main(argv):
   del argv
-  from tfsmooth import experiments  # pylint: disable=g-import-not-at-top
   config = config_from_flags()
+  console.start_tensorflow()
+  from tfsmooth import experiments  # pylint: disable=g-import-not-at-top
   try:
     print(experiments.run(config))
   except UserError as error:  # expected: one line; anything else is a bug and keeps its traceback

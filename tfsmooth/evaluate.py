@@ -93,19 +93,16 @@ def evaluate_run(run_dir: str, config: EvalConfig,
   """Evaluates the exported generator of the run in ``run_dir``; writes ``metrics.json`` and
   TensorBoard scalars (at the run's final step) under ``run_dir/eval``."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  from tfsmooth import export  # pylint: disable=g-import-not-at-top
   run = RunDirectory(run_dir)
   manifest = run.read_manifest()
   if manifest.get("status") != "completed" or not os.path.isdir(run.generator_export):
     raise UserError(f"--run_dir={run_dir}: no exported generator (run status "
                     f"'{manifest.get('status')}'); finish or --resume the run first")
   run_config = manifest["config"]
-  sampler = tf.saved_model.load(run.generator_export)
-
-  def sample_fn(num, seed):
-    return sampler.sample(tf.constant(num, tf.int32), tf.constant(seed, tf.int64)).numpy()
-
-  result = evaluate_generator(sample_fn, run_config["dataset"], config,
-                              run_config.get("data_dir", ""), extractor)
+  result = evaluate_generator(export.load_generator(run.generator_export), run_config["dataset"],
+                              config, run_config.get("data_dir", ""), extractor)
   result["step"] = manifest.get("final_step")
   result["eval_config"] = dataclasses.asdict(config)
   rundir.write_json(run.metrics_path, result, sort_keys=False)

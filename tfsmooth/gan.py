@@ -68,6 +68,14 @@ def latent_sampler(generator, noise_dim: int | None = None):
   return sample_noise
 
 
+def generate(generator, sample_latent, num, seed):
+  """``num`` samples of ``generator`` (inference mode) from latents ``sample_latent`` draws with
+  the key ``(seed, -1)``: the samples of a run, of its exported generator and of evaluation."""
+  seed = tf.cast(seed, tf.int64)
+  return generator(sample_latent(num, tf.stack([seed, tf.constant(-1, tf.int64)])),
+                   training=False)
+
+
 def batch_major(real_batches):
   """``(n_disc, batch, ...)`` -> ``(batch, n_disc, ...)``: what ``fit`` is given, so that a
   ``tf.distribute`` strategy splits the batch axis across replicas, not the n_disc axis."""
@@ -152,6 +160,19 @@ class SmoothGAN(keras.Model):
     # Both networks are built; without this, fit under a strategy would try to build the model
     # by calling it on a data batch, which is not its input (a latent).
     self.built = True
+
+  @property
+  def progress_metrics(self) -> tuple[str, ...]:
+    """The metrics the progress bar shows (TensorBoard gets them all): the players' losses, the
+    norm of the generator's gradient (Chu et al.'s stationarity measure, Theorem 1), and the
+    penalty and the Nagarajan-Kolter regulariser where the configuration has them."""
+    names = ["d_loss"] if self.loss_spec.trains_discriminator else []
+    names += ["g_loss", "g_grad_norm"]
+    if self.loss_spec.trains_discriminator and self.penalty_spec.fn is not None:
+      names.append("penalty")
+    if self.config.eta > 0:
+      names.append("nk_regulariser")
+    return tuple(names)
 
   def compile(self, d_optimizer, g_optimizer, **kwargs):  # pylint: disable=arguments-differ
     super().compile(**kwargs)
@@ -378,20 +399,4 @@ class SmoothGAN(keras.Model):
 
   def sample(self, num: int, seed: int):
     """``num`` generator samples from latents drawn with ``seed`` (inference mode)."""
-    latent = self.sample_latent(num, tf.constant([seed, -1], tf.int64))
-    return self.generator(latent, training=False)
-
-
-class GeneratorSampler(tf.Module):
-  """What the generator's SavedModel serves: ``sample(num, seed)`` draws the latent statelessly
-  from ``seed`` and returns generator samples, so a reloaded model reproduces them exactly."""
-
-  def __init__(self, generator: keras.Model, noise_dim: int | None = None):
-    super().__init__()
-    self.generator = generator
-    self._sample_latent = latent_sampler(generator, noise_dim)
-
-  @tf.function(input_signature=[tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int64)])
-  def sample(self, num, seed):
-    latent = self._sample_latent(num, tf.stack([seed, tf.constant(-1, tf.int64)]))
-    return self.generator(latent, training=False)
+    return generate(self.generator, self.sample_latent, num, seed)

@@ -9,6 +9,7 @@ import sys
 from absl import app
 from absl import logging
 
+from tfsmooth import compat
 from tfsmooth import console
 from tfsmooth import flags as tfs_flags
 from tfsmooth.errors import UserError
@@ -80,9 +81,13 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   # TF's savers log every file at INFO and TFDS warns about what it cannot find before our own
-  # one-line error says so; the user's messages come from tfsmooth.
-  logging.set_verbosity(logging.ERROR)
-  try:  # each job loads TensorFlow (tfsmooth.compat, imported by the flags, set its environment)
+  # one-line error says so; the user's messages come from tfsmooth (TFSMOOTH_TF_LOGS=1: all).
+  if not compat.SHOW_TF_LOGS:
+    logging.set_verbosity(logging.ERROR)
+  # TensorFlow starts with its start-up lines filtered (tfsmooth.compat, imported by the flags,
+  # set its environment); each job imports its modules afterwards.
+  console.start_tensorflow()
+  try:
     JOBS[tfs_flags.FLAGS.mode]()
   except UserError as error:  # expected: one line; anything else is a bug and keeps its traceback
     _fail(str(error), error.exit_status)

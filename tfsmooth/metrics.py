@@ -73,8 +73,10 @@ def frechet_distance(real_features, fake_features) -> float:
 
 
 def kernel_distance(real_features, fake_features) -> float:
-  """KID (unbiased MMD^2 with the cubic polynomial kernel, Binkowski et al. 2018):
-  ``tfgan.eval.kernel_classifier_distance_from_activations`` (float64)."""
+  """KID (MMD^2 with the cubic polynomial kernel, Binkowski et al. 2018):
+  ``tfgan.eval.kernel_classifier_distance_from_activations`` (float64), TF-GAN's block
+  estimator: the mean of the unbiased estimates over consecutive blocks of at most 1,024
+  samples (docs/metrics.md, "Which KID")."""
   tfgan = compat.import_tfgan()
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return float(tfgan.eval.kernel_classifier_distance_from_activations(

@@ -25,6 +25,7 @@ import tensorflow as tf
 from tfsmooth import console
 from tfsmooth import gan
 from tfsmooth import provenance
+from tfsmooth import summaries
 from tfsmooth.config import GANConfig
 from tfsmooth.rundir import COMPLETED
 from tfsmooth.rundir import RunDirectory
@@ -179,9 +180,6 @@ def run(run_dir: str, loss: str, eta: float, grid_size: int = GRID_SIZE) -> dict
   (``field.npz``), its figure (``streamlines.png``) and a manifest with the Jacobian at the
   equilibrium and its eigenvalues. The whole figure is the ``nk_fig3`` experiment
   (tfsmooth.experiments.nk_fig3), one such run per loss and eta. Returns the manifest."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
   run = RunDirectory(run_dir)
   os.makedirs(run.path, exist_ok=True)
   system = ToySystem(loss, eta)
@@ -190,13 +188,15 @@ def run(run_dir: str, loss: str, eta: float, grid_size: int = GRID_SIZE) -> dict
                    f"{format_eigenvalues(summary['eigenvalues'])}")
   panel = compute(system, grid_size)
   np.savez(run.toy_field_path, **panel)
-  figure, axis = plt.subplots(figsize=(4, 3.6), dpi=100)
+  figure, axis = summaries.pyplot().subplots(figsize=(4, 3.6), dpi=100)
   draw_panel(axis, panel, title(loss, eta, summary["eigenvalues"]))
-  figure.tight_layout()
-  figure.savefig(run.toy_figure_path)
-  plt.close(figure)
+  writer = tf.summary.create_file_writer(run.logs)
+  summaries.save_figure(figure, run.toy_figure_path, writer, "streamlines")
   manifest = {"mode": "nk_toy", "status": COMPLETED, "loss": loss, "paper_loss": LOSSES[loss],
               "eta": eta, "equilibrium": list(EQUILIBRIUM), **summary,
               "versions": provenance.versions()}
+  summaries.write_text(writer, "run", summaries.markdown_table(
+      {"loss": loss, "eta": eta, "equilibrium": EQUILIBRIUM,
+       "eigenvalues": format_eigenvalues(summary["eigenvalues"])}))
   run.write_manifest(manifest)
   return manifest

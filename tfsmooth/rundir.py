@@ -6,7 +6,8 @@ Layout of a run directory::
 
     manifest.json        config (nested) and settings (flat, by flag name), versions, status
                          (running / completed / diverged / interrupted), constants, metrics
-    train/               TensorBoard event files (scalars every --log_every, images)
+    train/               TensorBoard event files (scalars every --log_every, every figure of
+                         samples/ as an image, the settings as text)
     eval/                TensorBoard scalars of --mode=eval
     metrics.json         the last evaluation (FID/KID or mode coverage)
     samples/step_N.png   generator samples (image grid, or a scatter plot for 2-D data)
@@ -14,11 +15,13 @@ Layout of a run directory::
     samples/mode_coverage.jsonl   modes covered / high-quality fraction at every sample step and
     samples/over_iterations.png   a row of snapshots over training (Nagarajan-Kolter Figure 4)
     checkpoints/         tf.train.Checkpoint of both networks, both optimisers and the step
-    export/generator     SavedModel: sample(num: int32, seed: int64) -> samples
-    export/discriminator SavedModel (keras export): serve(x) -> D(x)
+    export/generator     SavedModel (tfsmooth.export): sample(num: int32, seed: int64)
+                         -> {"samples"}, also its serving_default signature
+    export/discriminator SavedModel (tfsmooth.export): score(samples) -> {"score": D(x)}
 
 A run of Nagarajan and Kolter's toy system (``--mode=nk_toy``, no training) has a manifest,
-``field.npz`` (the update field on a grid and gradient-descent paths) and ``streamlines.png``.
+``field.npz`` (the update field on a grid and gradient-descent paths), ``streamlines.png``, and
+``train/`` with that figure and its eigenvalues for TensorBoard.
 
 Imports no TensorFlow until a checkpoint is looked up.
 """

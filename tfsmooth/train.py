@@ -24,12 +24,14 @@ from tfsmooth import console
 from tfsmooth import data
 from tfsmooth import distribute
 from tfsmooth import evaluate
+from tfsmooth import export
 from tfsmooth import gan
 from tfsmooth import layers as tfs_layers
 from tfsmooth import metrics
 from tfsmooth import networks
 from tfsmooth import provenance
 from tfsmooth import rundir
+from tfsmooth import summaries
 from tfsmooth import theory
 from tfsmooth.config import TrainConfig
 from tfsmooth.errors import RunError
@@ -144,6 +146,24 @@ def _image_grid(images) -> np.ndarray:
   return grid
 
 
+class ProgressBar(keras.callbacks.ProgbarLogger):
+  """Keras's progress bar, showing only the metrics ``shown`` (``SmoothGAN.progress_metrics``);
+  TensorBoard gets every metric."""
+
+  def __init__(self, shown):
+    super().__init__()
+    self.shown = tuple(shown)
+
+  def _shown(self, logs):
+    return {name: logs[name] for name in self.shown if name in (logs or {})}
+
+  def on_train_batch_end(self, batch, logs=None):
+    super().on_train_batch_end(batch, self._shown(logs))
+
+  def on_epoch_end(self, epoch, logs=None):
+    super().on_epoch_end(epoch, self._shown(logs))
+
+
 class RunMonitor(keras.callbacks.Callback):
   """After each execution of ``fit`` (``execution_steps`` steps, ending where something is due):
   the NaN/Inf guard, TensorBoard scalars, checkpoints, sample grids and evaluations.
@@ -220,11 +240,8 @@ class RunMonitor(keras.callbacks.Callback):
           self.run.append_coverage({"step": step, **dataclasses.asdict(self.coverage)})
 
   def _scatter(self, samples, path, step):
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
     real = self.provider.sample(2000, seed=0)
-    figure, axis = plt.subplots(figsize=(4, 4), dpi=100)
+    figure, axis = summaries.pyplot().subplots(figsize=(4, 4), dpi=100)
     if samples.shape[-1] == 1:
       axis.hist([real[:, 0], samples[:, 0]], bins=60, label=["data", "generator"])
     else:
@@ -232,26 +249,24 @@ class RunMonitor(keras.callbacks.Callback):
       axis.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:red", alpha=0.5, label="generator")
     axis.set_title(f"step {step}")
     axis.legend(loc="upper right", fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    summaries.save_figure(figure, path, self.writer, "samples", step)
 
 
-def write_snapshot_figure(run: RunDirectory, provider, panels: int = 8) -> str | None:
+def write_snapshot_figure(run: RunDirectory, provider, writer=None,
+                          panels: int = 8) -> str | None:
   """One row of 2-D sample snapshots at evenly spaced saved steps (the last included), as in
-  Nagarajan and Kolter's Figure 4; returns the PNG path, or None if there are no 2-D samples."""
+  Nagarajan and Kolter's Figure 4, also as the TensorBoard image ``samples_over_training`` at
+  the last step (given the run's summary ``writer``); returns the PNG path, or None if there
+  are no 2-D samples."""
   steps = run.sample_steps()
   if not steps:
     return None
-  chosen = sorted({steps[round(i * (len(steps) - 1) / max(panels - 1, 1))]
-                   for i in range(min(panels, len(steps)))})
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  count = min(panels, len(steps))
+  chosen = sorted({steps[round(i * (len(steps) - 1) / max(count - 1, 1))] for i in range(count)})
   real = provider.sample(2000, seed=0)
   limit = 1.25 * float(np.max(np.abs(real)))
-  figure, axes = plt.subplots(1, len(chosen), figsize=(2 * len(chosen), 2.3), dpi=100,
-                              squeeze=False)
+  figure, axes = summaries.pyplot().subplots(1, len(chosen), figsize=(2 * len(chosen), 2.3),
+                                             dpi=100, squeeze=False)
   for axis, step in zip(axes[0], chosen):
     samples = np.load(run.sample_path(step, "npy"))
     if samples.shape[-1] == 2:
@@ -268,11 +283,8 @@ def write_snapshot_figure(run: RunDirectory, provider, panels: int = 8) -> str |
     axis.set_title(title, fontsize=8)
     axis.set_xticks([])
     axis.set_yticks([])
-  figure.tight_layout()
-  path = run.snapshots_path
-  figure.savefig(path)
-  plt.close(figure)
-  return path
+  return summaries.save_figure(figure, run.snapshots_path, writer, "samples_over_training",
+                               chosen[-1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -418,6 +430,15 @@ def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirector
     extra = {"gamma_ratio": config.g_lr_ratio} if constants else {}
     monitor = RunMonitor(config, run, manager, provider, extra, evaluator)
     monitor.last_checkpoint_step = start_step
+    # TensorBoard's Text tab: the settings this run (or resumed part) started with, and what
+    # they gave.
+    summaries.write_text(monitor.writer, "config", summaries.markdown_table(manifest["settings"]),
+                         start_step)
+    summaries.write_text(monitor.writer, "run", summaries.markdown_table(
+        {"g_lr": g_lr, **{f"constants/{k}": v for k, v in (constants or {}).items()},
+         **{f"parameters/{k}": v for k, v in manifest["parameters"].items()},
+         **{f"versions/{k}": v for k, v in manifest.get("versions", {}).items()}},
+        header=("quantity", "value")), start_step)
     started = time.time()
     if start_step < config.steps:
       # Finite: the last execution stops at --steps even when it is not a multiple.
@@ -428,8 +449,10 @@ def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirector
           config, start_step, distributed=config.strategy != "default")
       try:
         with _sigterm_as_interrupt():  # what schedulers and `timeout` send: handled like Ctrl-C
+          verbose = verbose if chief else 0
+          progress = [ProgressBar(model.progress_metrics)] if verbose else []
           model.fit(dataset, steps_per_epoch=config.steps - start_step, epochs=1,
-                    verbose=verbose if chief else 0, callbacks=[monitor], shuffle=False)
+                    verbose=verbose, callbacks=[monitor, *progress], shuffle=False)
       except KeyboardInterrupt:
         _save_interrupted(model, manager, run, manifest, time.time() - started)
     elapsed = time.time() - started
@@ -444,9 +467,8 @@ def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirector
           f"diverged at step {step}: {name} = {value}; last good checkpoint: step "
           f"{monitor.last_checkpoint_step} in {run.checkpoints}")
 
-    sampler = gan.GeneratorSampler(generator, config.generator.noise_dim)
-    tf.saved_model.save(sampler, run.generator_export)
-    discriminator.export(run.discriminator_export, verbose=False)
+    export.export_generator(generator, run.generator_export, config.generator.noise_dim)
+    export.export_discriminator(discriminator, run.discriminator_export)
     manifest.update(status="completed", final_step=int(model.step.numpy()),
                     final_metrics=monitor.last_logs,
                     finished=datetime.datetime.now().isoformat(timespec="seconds"),
@@ -454,7 +476,7 @@ def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirector
     if monitor.coverage:
       manifest["mode_coverage"] = dataclasses.asdict(monitor.coverage)
     if not provider.is_image:
-      write_snapshot_figure(run, provider)
+      write_snapshot_figure(run, provider, monitor.writer)
     run.write_manifest(manifest)
     if not chief:
       shutil.rmtree(run.path, ignore_errors=True)

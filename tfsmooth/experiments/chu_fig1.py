@@ -15,6 +15,7 @@ import dataclasses
 import math
 
 from tfsmooth import config as tfs_config
+from tfsmooth import summaries
 from tfsmooth.experiments import sweep
 from tfsmooth.rundir import RunDirectory
 
@@ -59,7 +60,7 @@ def row(name: str, run: RunDirectory) -> dict:
 def plot(sweep_dir: str, rows: list[dict], runs: dict) -> str:
   """``fig1.png``: FID against gamma/gamma* (log x; diverged members marked at the top), and
   ``g_grad_norm`` over training for the members nearest gamma/gamma* = 1, 100 and the largest."""
-  plt = sweep.pyplot()
+  plt = summaries.pyplot()
   from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)

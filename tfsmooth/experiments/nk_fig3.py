@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from tfsmooth import config as tfs_config
+from tfsmooth import summaries
 from tfsmooth.experiments import sweep
 from tfsmooth.rundir import RunDirectory
 
@@ -41,7 +42,7 @@ def figures(sweep_dir: str, rows: list[dict], runs: dict) -> list[str]:
   done = [r for r in rows if r["status"] == "completed"]
   losses = list(dict.fromkeys(r["loss"] for r in done))
   etas = list(dict.fromkeys(r["eta"] for r in done))
-  overview, axes = sweep.pyplot().subplots(max(len(losses), 1), max(len(etas), 1),
+  overview, axes = summaries.pyplot().subplots(max(len(losses), 1), max(len(etas), 1),
                                 figsize=(3.2 * max(len(etas), 1), 3.0 * max(len(losses), 1)),
                                 dpi=100, squeeze=False)
   by_loss = {}

@@ -20,6 +20,7 @@ import json
 import os
 
 from tfsmooth import config as tfs_config
+from tfsmooth import summaries
 from tfsmooth.experiments import sweep
 from tfsmooth.rundir import RunDirectory
 
@@ -105,7 +106,7 @@ def markdown_table(summary: dict) -> str:
 
 def plot_coverage(sweep_dir: str, rows: list[dict], runs: dict) -> str:
   """``coverage.png``: modes covered over iterations, a panel per method, a line per seed."""
-  plt = sweep.pyplot()
+  plt = summaries.pyplot()
   methods = list(dict.fromkeys(r["method"] for r in rows))
   figure, axes = plt.subplots(1, len(methods), figsize=(4 * len(methods), 3), dpi=100,
                               sharey=True, squeeze=False)

@@ -12,6 +12,7 @@ Layout of a sweep directory::
     members/NAME/          each member's run directory (tfsmooth.rundir), and NAME.log its output
     results.json, .csv     one row per member, from its manifest (``run_experiment``)
     hparams/               TensorBoard HParams: every member's swept settings against its metrics
+    figures/               TensorBoard images of the experiment's figures (also PNG files here)
 
 A member whose run completed is skipped, one that was interrupted (it has checkpoints) is
 resumed, one that diverged is recorded as diverged and not rerun, and the sweep goes on when a
@@ -32,9 +33,11 @@ import numpy as np
 
 from tfsmooth import console
 from tfsmooth import rundir
+from tfsmooth import summaries
 from tfsmooth.rundir import RunDirectory
 
 SWEEP_FILE = "sweep.json"
+FIGURE_LOGS = "figures"  # TensorBoard logs of the figures
 FINAL_STATUSES = ("completed", "diverged")  # not run again
 
 
@@ -208,18 +211,9 @@ def write_hparams(sweep_dir: str, rows: list[dict], hparams, metrics) -> str:
   return root
 
 
-def pyplot():
-  """matplotlib's pyplot on the file-only Agg backend (the experiments draw no windows)."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-  return plt
-
-
 def save_figure(figure, sweep_dir: str, name: str) -> str:
-  """Lays out ``figure``, writes it to ``sweep_dir/name``, closes it; returns the path."""
-  figure.tight_layout()
-  path = os.path.join(sweep_dir, name)
-  figure.savefig(path)
-  pyplot().close(figure)
-  return path
+  """Writes ``figure`` to ``sweep_dir/name`` and as an image in ``sweep_dir/figures`` (TensorBoard);
+  returns the path."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  writer = tf.summary.create_file_writer(os.path.join(sweep_dir, FIGURE_LOGS))
+  return summaries.save_figure(figure, os.path.join(sweep_dir, name), writer)
