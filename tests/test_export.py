@@ -105,3 +105,23 @@ def test_saved_model_cli_runs_both_exports(tmp_path):
     assert os.listdir(outdir) == [f"{output}.npy"]
     expected = samples if name == "generator" else _as_in_training(discriminator)(samples)
     np.testing.assert_array_equal(np.load(outdir / f"{output}.npy"), expected)
+
+
+def test_load_generator_reads_the_exports_of_earlier_versions(tmp_path):
+  """Run directories written before tfsmooth.export hold a tf.Module whose ``sample`` returned
+  the samples tensor itself; ``--mode=eval`` reads them through ``load_generator`` too."""
+  generator = networks.mlp_generator(4, 2, (8,))
+  latent = gan.latent_sampler(generator, 4)
+
+  class EarlierExport(tf.Module):
+    def __init__(self):
+      super().__init__()
+      self.generator = generator
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int64)])
+    def sample(self, num, seed):
+      return gan.generate(self.generator, latent, num, seed)
+
+  tf.saved_model.save(EarlierExport(), str(tmp_path / "generator"))
+  np.testing.assert_array_equal(export.load_generator(str(tmp_path / "generator"))(NUM, SEED),
+                                tf.function(gan.generate)(generator, latent, NUM, SEED).numpy())
