@@ -85,6 +85,13 @@ class TensorBoardLogs:
   def tags(self) -> set[str]:
     return set(self.events.Tags()["tensors"])
 
+  def scalars(self) -> dict[str, dict[int, float]]:
+    """``{tag: {step: value}}`` of every scalar summary."""
+    return {tag: {event.step: float(tf.make_ndarray(event.tensor_proto))
+                  for event in self.events.Tensors(tag)}
+            for tag in self.tags()
+            if self.events.SummaryMetadata(tag).plugin_data.plugin_name == "scalars"}
+
   def steps(self, tag: str) -> list[int]:
     return [event.step for event in self.events.Tensors(tag)]
 

@@ -8,7 +8,6 @@ import socket
 import keras
 import numpy as np
 import pytest
-from tensorboard.backend.event_processing import event_accumulator
 import tensorflow as tf
 
 from tfsmooth import config as tfs_config
@@ -60,17 +59,8 @@ def _weights(run_dir, step):
           if "save_counter" not in name and name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
 
 
-def _logged(run_dir):
-  events = event_accumulator.EventAccumulator(os.path.join(run_dir, "train"),
-                                              size_guidance={"tensors": 0})  # keep all
-  events.Reload()
-  return {tag: {e.step: float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)}
-          for tag in events.Tags()["tensors"]
-          if events.SummaryMetadata(tag).plugin_data.plugin_name == "scalars"}
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_two_replicas_train_as_one_device(tmp_path, case):
+def test_two_replicas_train_as_one_device(tmp_path, case, tensorboard):
   """1 step and 20 steps of the same global batch and seed: the same weights and the same logged
   metrics (global values, not per-replica ones) on 2 replicas as on 1 device, to 1e-5."""
   _run(tmp_path / "one", case)
@@ -84,7 +74,7 @@ def test_two_replicas_train_as_one_device(tmp_path, case):
                                    err_msg=f"{name} at step {step}")
       else:
         np.testing.assert_array_equal(two[name], one[name], err_msg=f"{name} at step {step}")
-  one, two = _logged(tmp_path / "one"), _logged(tmp_path / "two")
+  one, two = (tensorboard(tmp_path / run / "train").scalars() for run in ("one", "two"))
   assert one.keys() == two.keys()
   assert {"g_loss", "g_grad_norm"} | ({"d_loss", "d_grad_norm"} if case != "mmd" else set()) \
       <= {tag for tag in one if 1 in one[tag]}  # the step's metrics, logged every step

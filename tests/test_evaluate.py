@@ -4,7 +4,6 @@ import json
 import os
 
 import pytest
-from tensorboard.backend.event_processing import event_accumulator
 
 from tfsmooth import evaluate
 from tfsmooth import train
@@ -26,7 +25,7 @@ def _mog_run(run_dir, **overrides):
   return make(TrainConfig, **settings)
 
 
-def test_mog_run_is_evaluated_at_the_end_and_every_k_steps(tmp_path):
+def test_mog_run_is_evaluated_at_the_end_and_every_k_steps(tmp_path, tensorboard):
   manifest = train.train(_mog_run(tmp_path / "run", eval_every=10), verbose=0)
   result = manifest["metrics"]
   assert result["num_samples"] == 2000 and result["repeats"] == 3
@@ -34,12 +33,10 @@ def test_mog_run_is_evaluated_at_the_end_and_every_k_steps(tmp_path):
   assert 0 <= result["modes_covered_min"] <= result["modes_covered_mean"] <= 8
   on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
   assert on_disk["modes_covered"] == result["modes_covered"]
-  events = event_accumulator.EventAccumulator(str(tmp_path / "run" / "train"))
-  events.Reload()
-  assert [e.step for e in events.Tensors("eval/modes_covered_mean")] == [10, 20]
+  assert tensorboard(tmp_path / "run" / "train").steps("eval/modes_covered_mean") == [10, 20]
 
 
-def test_eval_mode_reproduces_the_end_of_training_numbers(tmp_path, cli):
+def test_eval_mode_reproduces_the_end_of_training_numbers(tmp_path, cli, tensorboard):
   manifest = train.train(_mog_run(tmp_path / "run"), verbose=0)
   os.remove(tmp_path / "run" / "metrics.json")
   result = cli("--mode=eval", f"--run_dir={tmp_path / 'run'}", "--eval_repeats=3")
@@ -48,9 +45,7 @@ def test_eval_mode_reproduces_the_end_of_training_numbers(tmp_path, cli):
   on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
   assert on_disk["modes_covered"] == manifest["metrics"]["modes_covered"]
   assert on_disk["high_quality_fraction"] == manifest["metrics"]["high_quality_fraction"]
-  events = event_accumulator.EventAccumulator(str(tmp_path / "run" / "eval"))
-  events.Reload()
-  assert "modes_covered_mean" in events.Tags()["tensors"]
+  assert "modes_covered_mean" in tensorboard(tmp_path / "run" / "eval").tags()
 
 
 def test_image_run_reports_fid_and_kid_on_named_inception_features(tmp_path, cli):

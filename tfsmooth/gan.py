@@ -197,25 +197,34 @@ class SmoothGAN(keras.Model):
   def discriminator_gradients(self, real, latent, interpolation_seed):
     """Gradient of ``-V + penalty`` w.r.t. the discriminator, and the terms as metrics."""
     fake = self.generator(latent, training=True)
-    batch = tf.shape(real)[0]
     with tf.GradientTape() as tape:
-      # One call on real and fake together: one power-iteration update per discriminator step.
-      outputs = self.discriminator(tf.concat([real, fake], 0), training=True)
-      d_real, d_fake = outputs[:batch], outputs[batch:]
-      game_value = self.loss_spec.value(d_real, d_fake, distribute.global_mean)
-      d_loss = -game_value
-      terms = {"d_real": distribute.global_mean(d_real),
-               "d_fake": distribute.global_mean(d_fake)}
-      if self.penalty_spec.fn is not None:
-        penalty, parts = self.penalty_spec.fn(self.discriminator, real, fake,
-                                              interpolation_seed, self.config,
-                                              distribute.global_mean)
-        terms.update(parts, penalty=penalty)
-        d_loss += penalty
+      game_value, _, terms = self._game_value(real, fake)
+      d_loss = self._with_penalty(-game_value, terms, real, fake, interpolation_seed)
     variables = self.discriminator.trainable_variables
     gradients = tape.gradient(d_loss, variables)
     terms.update(d_loss=d_loss, value=game_value, d_grad_norm=_global_norm_share(gradients))
     return gradients, terms
+
+  def _game_value(self, real, fake):
+    """``V`` on this batch, ``D(fake)``, and the mean discriminator outputs as metrics. One call
+    on real and fake together: one power-iteration update per discriminator step."""
+    batch = tf.shape(real)[0]
+    outputs = self.discriminator(tf.concat([real, fake], 0), training=True)
+    d_real, d_fake = outputs[:batch], outputs[batch:]
+    game_value = self.loss_spec.value(d_real, d_fake, distribute.global_mean)
+    terms = {"d_real": distribute.global_mean(d_real),
+             "d_fake": distribute.global_mean(d_fake)}
+    return game_value, d_fake, terms
+
+  def _with_penalty(self, d_loss, terms, real, fake, interpolation_seed):
+    """``d_loss`` plus the discriminator penalty, if any (its value and parts added to
+    ``terms``)."""
+    if self.penalty_spec.fn is None:
+      return d_loss
+    penalty, parts = self.penalty_spec.fn(self.discriminator, real, fake, interpolation_seed,
+                                          self.config, distribute.global_mean)
+    terms.update(parts, penalty=penalty)
+    return d_loss + penalty
 
   def unrolled_discriminator_outputs(self, real, fake):
     """``D_K(fake)`` for the discriminator ``D_K`` after ``unroll_steps`` optimiser steps on
@@ -291,26 +300,16 @@ class SmoothGAN(keras.Model):
     config = self.config
     d_variables = self.discriminator.trainable_variables
     g_variables = self.generator.trainable_variables
-    batch = tf.shape(real)[0]
     with tf.GradientTape(persistent=True) as tape:
       fake = self.generator(latent, training=True)
       with tf.GradientTape() as inner:
-        outputs = self.discriminator(tf.concat([real, fake], 0), training=True)
-        d_real, d_fake = outputs[:batch], outputs[batch:]
-        game_value = self.loss_spec.value(d_real, d_fake, distribute.global_mean)
+        game_value, d_fake, terms = self._game_value(real, fake)
       value_gradients = inner.gradient(game_value, d_variables) if config.eta > 0 else None
       g_loss = self.loss_spec.generator_loss(d_fake, distribute.global_mean)
       regulariser = (self._nk_regulariser(value_gradients) if config.eta > 0
                      else tf.zeros_like(g_loss))
-      d_loss = -game_value
-      terms = {"d_real": distribute.global_mean(d_real),
-               "d_fake": distribute.global_mean(d_fake)}
-      if self.penalty_spec.fn is not None:
-        penalty, parts = self.penalty_spec.fn(self.discriminator, real, tf.stop_gradient(fake),
-                                              interpolation_seed, self.config,
-                                              distribute.global_mean)
-        terms.update(parts, penalty=penalty)
-        d_loss += penalty
+      d_loss = self._with_penalty(-game_value, terms, real, tf.stop_gradient(fake),
+                                  interpolation_seed)
     if value_gradients is not None and self.penalty_spec.fn is None:
       d_gradients = [-g for g in value_gradients]
     else:
