@@ -29,7 +29,10 @@ from tfsmooth import data
 from tfsmooth import metrics
 
 flags.DEFINE_list("samples", ["2000", "10000"], "Sample counts n (real and generated each).")
-flags.DEFINE_integer("draws", 5, "Independent draws per n.")
+flags.register_validator(
+    "samples", lambda values: all(v.isdigit() and 2 <= int(v) <= 10_000 for v in values),
+    message="must be a comma-separated list of integers from 2 to 10000 (the MNIST test set)")
+flags.DEFINE_integer("draws", 5, "Independent draws per n.", lower_bound=1)
 FLAGS = flags.FLAGS
 
 
