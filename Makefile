@@ -56,6 +56,12 @@ wheel-check: $(STAMP)
 	cd / && $(WHEEL_VENV)/bin/tfsmooth --mode=constants --discriminator=mlp --input_shape=2 \
 	    --activation=softplus --alpha=2 --n_particles=100 --verify --verify_starts=2 --verify_steps=2 \
 	    | grep "Every estimate is at or below its bound."
+	# A paper reproduction by name, its flagfiles found inside the installed package.
+	rm -rf /tmp/tfsmooth-wheel-sweep
+	cd / && $(WHEEL_VENV)/bin/tfsmooth --mode=sweep --experiment=nk_mog --nk_schedule=smoke \
+	    --nk_methods=nk_mog_eta0.5,nk_mog_eta0 --sweep_seeds=0 --sweep_dir=/tmp/tfsmooth-wheel-sweep \
+	    | grep -q "results.json"
+	test "$$(grep -c '"status": "completed"' /tmp/tfsmooth-wheel-sweep/results.json)" = 2
 	@echo "wheel-check: tfsmooth installed from dist/ into $(WHEEL_VENV) works outside the checkout"
 
 clean:

@@ -14,6 +14,8 @@ setuptools.setup(
     description=("Smoothness and stability of GANs in Keras/TensorFlow: Chu, Minami, Fukumizu "
                  "(ICLR 2020) and Nagarajan, Kolter (NeurIPS 2017)"),
     packages=setuptools.find_packages(include=["tfsmooth", "tfsmooth.*"]),
+    # The flagfile of every documented run, found by name from any directory.
+    package_data={"tfsmooth": ["runs/*.flags"]},
     python_requires=">=3.11,<3.12",  # TF-GAN imports distutils (gone in 3.12)
     install_requires=[
         "tensorflow>=2.21.0,<3",

@@ -20,11 +20,9 @@ from tfsmooth import compat  # noqa: F401  (sets the TF environment before Tenso
 # isort: split
 import keras
 
-from tfsmooth import config as tfs_config
 from tfsmooth import data
 from tfsmooth import distribute
-from tfsmooth import gan
-from tfsmooth import networks
+from tfsmooth.app import config as tfs_config
 
 WORKLOADS = {  # name -> (settings, steps per timed block: about 5 s on one device here)
     "N&K MoG step (batch 512, eta 0.5, simultaneous)": (1500, dict(
@@ -44,17 +42,13 @@ def build(settings: dict, strategy):
   provider = data.get_provider(config.dataset, seed=0)
   keras.utils.set_random_seed(0)
   with strategy.scope():
-    discriminator = networks.build_discriminator(config.discriminator, provider.shape)
-    generator = networks.build_generator(config.generator, provider.shape,
-                                         strategy.num_replicas_in_sync)
-    model = gan.SmoothGAN(generator, discriminator, config.gan,
-                          noise_dim=config.generator.noise_dim)
+    discriminator = build.build_discriminator(config.discriminator, provider.shape)
+    generator = build.build_generator(config.generator, provider.shape,
+                                      strategy.num_replicas_in_sync)
+    model = build.smooth_gan(generator, discriminator, config.gan, config.generator.noise_dim)
     model.compile(d_optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5),
                   g_optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5))
-    model.d_optimizer.build(discriminator.trainable_variables)
-    model.g_optimizer.build(generator.trainable_variables)
-  dataset = provider.dataset(config.batch_size, batches_per_step=config.gan.n_disc)
-  return model, dataset.map(gan.batch_major)
+  return model, model.step_batches(provider.batches(config.batch_size))
 
 
 def main():

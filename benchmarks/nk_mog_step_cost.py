@@ -29,11 +29,10 @@ def build(options):
   from tfsmooth import data  # pylint: disable=g-import-not-at-top
   from tfsmooth import gan  # pylint: disable=g-import-not-at-top
   from tfsmooth import networks  # pylint: disable=g-import-not-at-top
-  from tfsmooth.config import GANConfig  # pylint: disable=g-import-not-at-top
   keras.utils.set_random_seed(0)
   model = gan.SmoothGAN(networks.mlp_generator(256, 2, (128, 128)),
                         networks.nk_mlp_discriminator(2, (128,)),
-                        GANConfig(loss="minimax", penalty="none", n_disc=1, **options),
+                        loss="minimax", penalty="none", n_disc=1, **options,
                         noise_dim=256)
   model.compile(d_optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5),
                 g_optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5))

@@ -5,7 +5,7 @@ TensorFlow graph (benchmarks/peers.py), in one run:
     python benchmarks/vs_pytorch.py --out=benchmarks/results/NAME.md
 
 Each variant (``tfsmooth``: ``SmoothGAN.train_step`` as ``fit`` runs it, built by
-``tfsmooth.train.build_gan``; ``tf_graph``; ``torch``) runs in its own warm process with
+``tfsmooth.app.build.build_gan``; ``tf_graph``; ``torch``) runs in its own warm process with
 ``--threads`` threads. The parent alternates timed blocks of about ``--block_seconds`` between
 them (``--rounds`` rounds, the order rotated each round), so a busy machine slows all of them
 alike; it reports each variant's median it/s with the range over blocks, the ratios of tfsmooth to
@@ -40,7 +40,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tfsmooth import flags as tfs_flags  # noqa: E402  (tfsmooth's flags: a workload is a list of them)
+from tfsmooth.app import flags as tfs_flags  # noqa: E402  (tfsmooth's flags: a workload is a list of them)
 
 VARIANTS = ("tfsmooth", "tf_graph", "torch")
 
@@ -52,7 +52,7 @@ class Workload:
   flags: tuple[str, ...]  # tfsmooth flags
 
 
-_CHU_DEFAULT = os.path.join(ROOT, "runs", "chu_default.flags")
+_CHU_DEFAULT = os.path.join(ROOT, "tfsmooth", "runs", "chu_default.flags")
 WORKLOADS = {
     "A": Workload(
         "Chu step: conv7 SN-ELU discriminator 64..512 channels (kernel norm) on 32x32x3, batch "
@@ -67,7 +67,7 @@ WORKLOADS = {
         "N&K MoG step: MLP generator 256-128-128-2, MLP discriminator 2-128-1, batch 512, "
         "simultaneous updates, eta = 0.5, Adam",
         (2,),
-        (f"--flagfile={os.path.join(ROOT, 'runs', 'nk_mog_eta0.5.flags')}",
+        (f"--flagfile={os.path.join(ROOT, 'tfsmooth', 'runs', 'nk_mog_eta0.5.flags')}",
          "--update=simultaneous")),
     "fig1": Workload(
         "Figure 1 sweep member (runs/chu_fig1.flags): conv7 8..64 channels, exact norm, MNIST "
@@ -236,11 +236,12 @@ def _build_runner(variant: str, config, shape, threads: int):
   import keras  # pylint: disable=g-import-not-at-top
 
   from tfsmooth import data  # pylint: disable=g-import-not-at-top
-  from tfsmooth import gan  # pylint: disable=g-import-not-at-top
-  from tfsmooth import train  # pylint: disable=g-import-not-at-top
-  model, _, _ = train.build_gan(config, shape)
+  from tfsmooth.app import build  # pylint: disable=g-import-not-at-top
+  from tfsmooth.app import train  # pylint: disable=g-import-not-at-top
+  model, _, _ = build.build_gan(config, shape)
   model.steps_per_execution = train.execution_steps(config, 0)  # as the run sets it
-  dataset = tf.data.Dataset.from_tensor_slices(pool).map(gan.batch_major).repeat().with_options(
+  # Plain batches, as a run gives fit (which groups n_disc of them into a step).
+  dataset = tf.data.Dataset.from_tensor_slices(pool).unbatch().repeat().with_options(
       data.pipeline_options())  # a run's input pipeline options
 
   class ReadLogs(keras.callbacks.Callback):

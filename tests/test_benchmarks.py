@@ -38,8 +38,8 @@ def test_tiny_benchmark_reports_every_variant_and_the_paired_ratios(tmp_path, cl
 def test_the_peers_count_the_same_networks_as_tfsmooth():
   """The PyTorch peer builds tfsmooth's architecture: the same parameter count per network."""
   from benchmarks import peers  # pylint: disable=g-import-not-at-top
-  from tfsmooth import config as tfs_config  # pylint: disable=g-import-not-at-top
-  from tfsmooth import train  # pylint: disable=g-import-not-at-top
+  from tfsmooth.app import build  # pylint: disable=g-import-not-at-top
+  from tfsmooth.app import config as tfs_config  # pylint: disable=g-import-not-at-top
   for shape, flags in (((16, 16, 3), dict(generator="particle", n_particles=32,
                                           discriminator="conv7", base_channels=4,
                                           loss="indicator", g_lr_ratio=None, g_lr=0.1)),
@@ -47,7 +47,7 @@ def test_the_peers_count_the_same_networks_as_tfsmooth():
                                    discriminator="nk_mlp", hidden_units=(16,),
                                    loss="minimax"))):
     config = tfs_config.make(tfs_config.TrainConfig, run_dir="unused", **flags)
-    model, _, _ = train.build_gan(config, shape)
+    model, _, _ = build.build_gan(config, shape)
     peer = peers.TorchPeer(config, shape)
     count = lambda params: sum(p.numel() for p in params)  # noqa: E731
     assert count(peer.d_params) == model.discriminator.count_params() - sum(

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from tfsmooth import config as tfs_config
+from tfsmooth.app import config as tfs_config
+from tfsmooth.app.rundir import RunDirectory
 from tfsmooth.experiments import nk_mog
-from tfsmooth.rundir import RunDirectory
 
 
 def _row(method, seed, modes, high_quality, seconds, status="completed"):
@@ -80,7 +80,7 @@ def test_members_are_each_method_flagfile_then_the_schedule_then_the_seed():
          "None."),
 ])
 def test_bad_input_is_one_line(tmp_path, cli, args, line):
-  result = cli(*[a.format(tmp=tmp_path) for a in args], module="tfsmooth.compare_mog",
+  result = cli(*[a.format(tmp=tmp_path) for a in args], module="tfsmooth.app.compare_mog",
                timeout=120)
   assert result.returncode in (1, 2)
   assert result.stderr.strip().splitlines() == [line]

@@ -4,12 +4,12 @@ import dataclasses
 
 import pytest
 
-from tfsmooth import config
 from tfsmooth import experiments
-from tfsmooth import flags as tfs_flags
 from tfsmooth import losses
-from tfsmooth import main
-from tfsmooth import networks
+from tfsmooth.app import build
+from tfsmooth.app import config
+from tfsmooth.app import flags as tfs_flags
+from tfsmooth.app import main
 
 
 @pytest.fixture
@@ -56,10 +56,10 @@ def test_make_spells_a_command_line_in_python():
 
 def test_every_name_list_has_its_one_implementation():
   assert set(main.JOBS) == set(config.MODES)
-  assert set(networks.DISCRIMINATOR_BUILDERS) == set(config.DISCRIMINATORS)
-  assert set(networks.GENERATOR_BUILDERS) == set(config.GENERATORS)
+  assert set(build.DISCRIMINATOR_BUILDERS) == set(config.DISCRIMINATORS)
+  assert set(build.GENERATOR_BUILDERS) == set(config.GENERATORS)
   assert {"indicator", "minimax", "non_saturating", "wgan", "mmd"} <= set(losses.LOSSES)
-  assert {"rkhs", "gp", "none"} <= set(losses.PENALTIES)
+  assert {"rkhs", "gp", "none"} <= set(losses.penalty_names())
   defaults = config.make(config.SweepConfig, sweep_dir="/s", g_lr_ratio=1.0)
   for name in config.EXPERIMENTS:  # each experiment is its module's experiment()
     made = experiments.experiment(dataclasses.replace(defaults, experiment=name))
@@ -86,14 +86,14 @@ def test_trajectory_changes_name_only_the_settings_that_change_the_weights():
 
 
 def test_an_internal_bug_keeps_its_traceback_and_a_user_error_is_one_line(cli):
-  bug = ("import sys; from tfsmooth import main\n"
+  bug = ("import sys; from tfsmooth.app import main\n"
          "def job(): raise KeyError('internal')\n"
          "main.JOBS['constants'] = job; sys.argv = ['tfsmooth']; main.run()\n")
   result = cli.script(bug, timeout=120)
   assert result.returncode == 1
   assert "Traceback (most recent call last)" in result.stderr and "KeyError: 'internal'" in \
       result.stderr and "tfsmooth: error" not in result.stderr
-  expected = ("import sys; from tfsmooth import main; from tfsmooth.errors import UserError\n"
+  expected = ("import sys; from tfsmooth.app import main; from tfsmooth.errors import UserError\n"
               "def job(): raise UserError('--x=1: bad')\n"
               "main.JOBS['constants'] = job; sys.argv = ['tfsmooth']; main.run()\n")
   result = cli.script(expected, timeout=120)

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfsmooth import config as tfs_config
 from tfsmooth import data
 from tfsmooth import distribute
 from tfsmooth import gan
 from tfsmooth import layers as tfs_layers
 from tfsmooth import losses as tfs_losses
-from tfsmooth import networks
-from tfsmooth import train
+from tfsmooth.app import build
+from tfsmooth.app import config as tfs_config
+from tfsmooth.app import train
 from tfsmooth.errors import UserError
 
 STEPS = 20
@@ -145,11 +145,11 @@ def _model(case):
   config = tfs_config.make(tfs_config.TrainConfig, run_dir="unused",
                            **{"batch_size": 8, **CASES[case]})
   provider = data.get_provider(config.dataset, seed=3)
-  discriminator = networks.build_discriminator(config.discriminator, provider.shape)
+  discriminator = build.build_discriminator(config.discriminator, provider.shape)
   tfs_layers.converge_spectral_norms(discriminator)
-  generator = networks.build_generator(config.generator, provider.shape)
-  model = gan.SmoothGAN(generator, discriminator, config.gan,
-                        noise_dim=config.generator.noise_dim, seed=3)
+  generator = build.build_generator(config.generator, provider.shape)
+  model = build.smooth_gan(generator, discriminator, config.gan, config.generator.noise_dim,
+                          seed=3)
   # SGD: Adam's first steps move each weight by about lr * sign(gradient), which turns rounding
   # differences in near-zero gradient components into O(lr) weight differences.
   model.compile(d_optimizer=keras.optimizers.SGD(0.05), g_optimizer=keras.optimizers.SGD(0.05))
@@ -177,7 +177,7 @@ def test_the_step_compiles_with_xla_and_matches_the_graph_step(case, monkeypatch
   results = []
   for jit_compile in (False, True):
     model, batches = _model(case)
-    if not model.is_particle:
+    if not model.own_generator_batch:
       noise_dim = model.generator.inputs[0].shape[-1]
       model.sample_latent = lambda size, seed, d=noise_dim: _integer_uniform([size, d], seed)
     step = tf.function(model.train_step, jit_compile=jit_compile)
@@ -224,7 +224,7 @@ def _free_ports(count):
 # A worker as `tfsmooth` runs it, except that it keeps its temporary directory (deleted at the
 # end of a real run) so that the test can read the weights it ended with.
 _WORKER = ("import shutil, sys; shutil.rmtree = lambda *args, **kwargs: None\n"
-           "from tfsmooth import main; sys.argv = ['tfsmooth', *sys.argv[1:]]; main.run()\n")
+           "from tfsmooth.app import main; sys.argv = ['tfsmooth', *sys.argv[1:]]; main.run()\n")
 
 
 def test_multi_worker_on_two_local_processes_trains_as_one_device(tmp_path, cli):

@@ -5,11 +5,11 @@ import os
 
 import pytest
 
-from tfsmooth import evaluate
-from tfsmooth import train
-from tfsmooth.config import EvalConfig
-from tfsmooth.config import TrainConfig
-from tfsmooth.config import make
+from tfsmooth.app import evaluate
+from tfsmooth.app import train
+from tfsmooth.app.config import EvalConfig
+from tfsmooth.app.config import TrainConfig
+from tfsmooth.app.config import make
 from tfsmooth.errors import UserError
 
 from test_metrics import _save_stand_in_inception  # pylint: disable=g-bad-import-order

@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from tfsmooth import config as tfs_config
+from tfsmooth.app import config as tfs_config
+from tfsmooth.app.rundir import RunDirectory
 from tfsmooth.experiments import chu_fig1
 from tfsmooth.experiments import sweep
-from tfsmooth.rundir import RunDirectory
 
 from test_metrics import _save_stand_in_inception  # pylint: disable=g-bad-import-order
 

@@ -1,4 +1,4 @@
-"""The run's SavedModels in every loader (tfsmooth.export): TF Serving's graph-mode loader (as
+"""The run's SavedModels in every loader (tfsmooth.app.export): TF Serving's graph-mode loader (as
 ``saved_model_cli run`` uses it) and eager ``tf.saved_model.load`` give the outputs of the
 networks restored from the run's final checkpoint, for each generator kind."""
 
@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfsmooth import config as tfs_config
-from tfsmooth import export
 from tfsmooth import gan
 from tfsmooth import networks
-from tfsmooth import train
+from tfsmooth.app import build
+from tfsmooth.app import config as tfs_config
+from tfsmooth.app import export
+from tfsmooth.app import train
 
 _COMMON = dict(steps=4, log_every=2, sample_every=4, checkpoint_every=2, eval_at_end=False,
                seed=5, loss="minimax", penalty="none", n_disc=1, d_optimizer="adam",
@@ -36,8 +37,8 @@ def _trained(tmp_path, kind):
                            **_COMMON, **RUNS[kind])
   train.train(config, verbose=0)
   shape = (2,) if config.dataset == "mog_ring" else (28, 28, 3)
-  generator = networks.build_generator(config.generator, shape)
-  discriminator = networks.build_discriminator(config.discriminator, shape)
+  generator = build.build_generator(config.generator, shape)
+  discriminator = build.build_discriminator(config.discriminator, shape)
   tf.train.Checkpoint(generator=generator, discriminator=discriminator).restore(
       tf.train.latest_checkpoint(str(tmp_path / kind / "checkpoints"))).expect_partial()
   return config, generator, discriminator
@@ -108,7 +109,7 @@ def test_saved_model_cli_runs_both_exports(tmp_path):
 
 
 def test_load_generator_reads_the_exports_of_earlier_versions(tmp_path):
-  """Run directories written before tfsmooth.export hold a tf.Module whose ``sample`` returned
+  """Run directories written before tfsmooth.app.export hold a tf.Module whose ``sample`` returned
   the samples tensor itself; ``--mode=eval`` reads them through ``load_generator`` too."""
   generator = networks.mlp_generator(4, 2, (8,))
   latent = gan.latent_sampler(generator, 4)

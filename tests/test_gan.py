@@ -10,8 +10,7 @@ from tfsmooth import gan
 from tfsmooth import layers as tfs_layers
 from tfsmooth import losses
 from tfsmooth import networks
-from tfsmooth import nk_toy
-from tfsmooth.config import GANConfig
+from tfsmooth.app import nk_toy
 
 
 def _sgd(lr):
@@ -38,9 +37,11 @@ def test_rkhs_penalty_equals_numpy(output_weight, gradient_weight):
   particles = rng.standard_normal((5, 3)).astype(np.float32)
   generator = networks.ParticleGenerator(5, (3,))
   generator.particles.assign(particles)
-  config = GANConfig(loss="indicator", penalty="rkhs", penalty_lambda=0.7, kernel_sigma=1.3,
-                     output_penalty_weight=output_weight, gradient_penalty_weight=gradient_weight)
-  model = gan.SmoothGAN(generator, _tanh_discriminator(w1, b1, w2), config)
+  penalty = losses.RKHSPenalty(penalty_lambda=0.7, kernel_sigma=1.3,
+                               output_penalty_weight=output_weight,
+                               gradient_penalty_weight=gradient_weight)
+  model = gan.SmoothGAN(generator, _tanh_discriminator(w1, b1, w2), loss="indicator",
+                        penalty=penalty)
   latent = tf.constant([4, 0, 2, 2, 1, 3])
   seed = tf.constant([7, 11], tf.int64)
   _, terms = model.discriminator_gradients(tf.constant(real), latent, seed)
@@ -114,7 +115,7 @@ def test_generator_gradient_with_eta_equals_independent_derivative(loss, eta):
   a, w = 0.7, 0.3
   generator, discriminator = _toy_models(w, a)
   model = gan.SmoothGAN(generator, discriminator,
-                        GANConfig(loss=loss, penalty="none", eta=eta), noise_dim=1)
+                        loss=loss, penalty="none", eta=eta, noise_dim=1)
   gradients, _ = model.generator_gradients(tf.constant(x, tf.float32),
                                            tf.constant(z, tf.float32))
   h = 1e-6
@@ -130,7 +131,7 @@ def test_particle_sgd_step_moves_each_particle_by_lr_over_n_times_grad_phi():
   generator = networks.ParticleGenerator(n, (2,))
   before = generator.particles.numpy().copy()
   model = gan.SmoothGAN(generator, discriminator,
-                        GANConfig(loss="indicator", penalty="rkhs", n_disc=1, particle_batch=0))
+                        loss="indicator", penalty="rkhs", n_disc=1, particle_batch=0)
   model.compile(d_optimizer=_sgd(0.0), g_optimizer=_sgd(lr))
   real = tf.random.normal((1, 4, 2))
   x = tf.constant(before)
@@ -147,8 +148,8 @@ def _tiny_gan(update, n_disc=1, eta=0.0):
   keras.utils.set_random_seed(5)
   generator, discriminator = _toy_models(0.3, 0.7)
   model = gan.SmoothGAN(generator, discriminator,
-                        GANConfig(loss="wgan", penalty="none", n_disc=n_disc, update=update,
-                                  eta=eta), noise_dim=1)
+                        loss="wgan", penalty="none", n_disc=n_disc, update=update, eta=eta,
+                        noise_dim=1)
   model.compile(d_optimizer=_sgd(0.1), g_optimizer=_sgd(0.1))
   return model
 
@@ -157,7 +158,7 @@ def test_simultaneous_update_uses_gradients_at_the_same_point():
   model = _tiny_gan("simultaneous")
   x = tf.constant([[[0.5], [-0.8], [0.9]]])
   # One forward pass per player: both gradients at the same samples G(z).
-  z = model.sample_latent(3, model._seed(model.config.n_disc * 2 - 2))  # pylint: disable=protected-access
+  z = model.sample_latent(3, model._seed(model.n_disc * 2 - 2))  # pylint: disable=protected-access
   w, a = 0.3, 0.7
   ex2 = float(np.mean(x.numpy() ** 2))
   # WGAN toy: dV/dw = E x^2 - a^2 E z^2 (D ascends), dV/da = -2 a w E z^2 (G descends).
@@ -193,7 +194,7 @@ def test_mmd_loss_trains_no_discriminator():
   keras.utils.set_random_seed(0)
   generator = networks.ParticleGenerator(4, (2,))
   discriminator = networks.mlp_discriminator(2, (4,), "elu")
-  model = gan.SmoothGAN(generator, discriminator, GANConfig(loss="mmd", penalty="none"))
+  model = gan.SmoothGAN(generator, discriminator, loss="mmd", penalty="none")
   model.compile(d_optimizer=_sgd(0.1), g_optimizer=_sgd(0.1))
   before = [v.numpy().copy() for v in discriminator.trainable_variables]
   metrics = model.train_step(gan.batch_major(tf.random.normal((2, 8, 2))))
@@ -240,7 +241,7 @@ def test_unrolled_generator_gradient_equals_analytic_toy_gradient():
   w, a, h, k = 0.3, 0.7, 0.2, 5
   generator, discriminator = _toy_models(w, a)
   model = gan.SmoothGAN(generator, discriminator,
-                        GANConfig(loss="wgan", penalty="none", unroll_steps=k), noise_dim=1)
+                        loss="wgan", penalty="none", unroll_steps=k, noise_dim=1)
   model.compile(d_optimizer=_sgd(h), g_optimizer=_sgd(0.1))
   gradients, _ = model.generator_gradients(tf.constant(x, tf.float32), tf.constant(z, tf.float32))
   ex2, ez2 = np.mean(x**2), np.mean(z**2)
@@ -258,7 +259,7 @@ def test_unrolled_adam_gradient_equals_finite_difference():
   z = tf.constant(rng.uniform(-1, 1, (32, 1)))
   generator, discriminator = nk_toy.toy_models(0.3, 0.7)
   model = gan.SmoothGAN(generator, discriminator,
-                        GANConfig(loss="minimax", penalty="none", unroll_steps=4), noise_dim=1)
+                        loss="minimax", penalty="none", unroll_steps=4, noise_dim=1)
   model.compile(d_optimizer=keras.optimizers.Adam(0.05, beta_1=0.5), g_optimizer=_sgd(0.1))
   model.d_optimizer.apply([tf.constant([[0.2]], tf.float64)], discriminator.trainable_variables)
   gradients, metrics = model.generator_gradients(x, z)
@@ -284,8 +285,8 @@ def test_unrolling_changes_the_generator_step_only():
     generator = networks.mlp_generator(4, 2, (8,))
     discriminator = networks.nk_mlp_discriminator(2, (8,))
     model = gan.SmoothGAN(generator, discriminator,
-                          GANConfig(loss="minimax", penalty="none", n_disc=1,
-                                    unroll_steps=unroll_steps), noise_dim=4)
+                          loss="minimax", penalty="none", n_disc=1,
+                          unroll_steps=unroll_steps, noise_dim=4)
     model.compile(d_optimizer=keras.optimizers.Adam(1e-2, beta_1=0.5),
                   g_optimizer=keras.optimizers.Adam(1e-2, beta_1=0.5))
     model.train_step(gan.batch_major(tf.random.stateless_normal((1, 16, 2), seed=[1, 2])))
@@ -306,8 +307,8 @@ def test_a_loss_added_through_the_registry_trains(monkeypatch):
       value=lambda d_real, d_fake, mean: -mean(tf.nn.relu(1 - d_real)) - mean(
           tf.nn.relu(1 + d_fake)),
       generator_loss=lambda d_fake, mean: -mean(d_fake)))
-  model = gan.SmoothGAN(*_toy_models(0.3, 0.7), GANConfig(loss="hinge", penalty="none",
-                                                           n_disc=1), noise_dim=1)
+  model = gan.SmoothGAN(*_toy_models(0.3, 0.7), loss="hinge", penalty="none", n_disc=1,
+                        noise_dim=1)
   model.compile(d_optimizer=_sgd(0.1), g_optimizer=_sgd(0.1))
   x = tf.constant([[[0.5], [-0.8], [0.9]]])
   z = model.sample_latent(3, model._seed(0)).numpy()  # pylint: disable=protected-access
@@ -335,8 +336,8 @@ def test_random_draws_never_collide(n_disc):
   """Every draw of a step (2 per discriminator step, 1 for the generator) has its own seed, on
   every step, whatever n_disc; below 32 the seeds are those of earlier tfsmooth versions (64
   draws per step), so documented runs reproduce bit for bit."""
-  model = gan.SmoothGAN(*_toy_models(0.3, 0.7), GANConfig(loss="wgan", penalty="none",
-                                                           n_disc=n_disc), noise_dim=1)
+  model = gan.SmoothGAN(*_toy_models(0.3, 0.7), loss="wgan", penalty="none", n_disc=n_disc,
+                        noise_dim=1)
   draws = [*range(2 * n_disc), model.draws_per_step - 1]  # what train_step draws
   assert len(set(draws)) == 2 * n_disc + 1
   seeds = []

@@ -23,8 +23,13 @@ def test_activation_constants_match_grid_estimates(name):
 
 
 def test_builtin_activation_list_matches_the_registry():
-  from tfsmooth import config  # pylint: disable=g-import-not-at-top
+  from tfsmooth.app import config  # pylint: disable=g-import-not-at-top
   assert set(config.BUILTIN_ACTIVATIONS) <= set(tfs_layers.activation_names())
+
+
+def test_spectral_norm_flag_choices_are_the_layers():
+  from tfsmooth.app import config  # pylint: disable=g-import-not-at-top
+  assert config.SN_NORMS == tfs_layers.SNConv2D.NORMS
 
 
 def test_table_values_are_the_closed_forms():

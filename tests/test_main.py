@@ -8,7 +8,6 @@ import pytest
 import scipy.linalg
 
 from tfsmooth import compat
-from tfsmooth import console
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,11 +41,11 @@ def test_flagfile_is_read(tmp_path, cli):
   assert float(values["beta1"]) == pytest.approx(3 * 7 * 0.25, rel=1e-4)
 
 
-@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(ROOT, "runs"))))
+@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(ROOT, "tfsmooth", "runs"))))
 def test_shipped_flagfiles_parse(name):
-  from tfsmooth import flags as tfs_flags  # pylint: disable=g-import-not-at-top
+  from tfsmooth.app import flags as tfs_flags  # pylint: disable=g-import-not-at-top
   try:
-    tfs_flags.FLAGS(["tfsmooth", f"--flagfile={os.path.join(ROOT, 'runs', name)}",
+    tfs_flags.FLAGS(["tfsmooth", f"--flagfile={os.path.join(ROOT, 'tfsmooth', 'runs', name)}",
                      "--run_dir=/tmp/unused", "--sweep_dir=/tmp/unused"])
     if tfs_flags.FLAGS.mode == "constants":
       assert tfs_flags.constants_config().verify is True
@@ -89,7 +88,7 @@ def test_helpfull_lists_the_flags(cli):
     ("--mode=sweep --sweep_dir=/tmp/x", "--experiment=chu_fig1 needs --g_lr_ratio"),
     ("--mode=sweep --experiment=fig9", "--experiment=fig9: value should be one of"),
     ("--mode=sweep --experiment=nk_mog --sweep_dir=/tmp/x --nk_methods=nk_mog_eta0,nope",
-     "nk_methods=['nk_mog_eta0', 'nope']: --nk_methods: no runs/nope.flags"),
+     "nk_methods=['nk_mog_eta0', 'nope']: --nk_methods: no flagfile tfsmooth/runs/nope.flags"),
     ("--sweep_seeds=0,1.5", "--sweep_seeds=['0', '1.5']: must be a comma-separated list of"),
     ("--nk_etas=0,-1", "--nk_etas=['0', '-1']: must be a comma-separated list of numbers >= 0"),
     ("--unroll_steps=-1", "--unroll_steps=-1:"),
@@ -142,12 +141,12 @@ W1124 21:27:32.164105   27465 local_rendezvous.cc:404] Local rendezvous is abort
 
 
 def test_startup_filter_drops_informational_lines_and_keeps_errors():
-  assert console.without_startup_noise(_STARTUP) == ""
+  assert compat.without_startup_noise(_STARTUP) == ""
   error = ("E1124 21:27:32.164105   27465 bfc_allocator.cc:1] Allocator ran out of memory\n"
            "To enable the following instructions: (an E line's continuation is kept)\n")
   python = "Traceback (most recent call last):\nImportError: no module\n"
-  assert console.without_startup_noise(_STARTUP + error + python) == error + python
-  assert console.without_startup_noise(python + _STARTUP) == python
+  assert compat.without_startup_noise(_STARTUP + error + python) == error + python
+  assert compat.without_startup_noise(python + _STARTUP) == python
 
 
 def test_tfgan_imports_and_fid_matches_scipy_reference():
@@ -161,3 +160,52 @@ def test_tfgan_imports_and_fid_matches_scipy_reference():
   c1, c2 = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
   reference = np.sum((mu1 - mu2)**2) + np.trace(c1 + c2 - 2 * scipy.linalg.sqrtm(c1 @ c2).real)
   assert fid == pytest.approx(reference, rel=1e-6)
+
+
+_MOG = ("--flagfile=runs/nk_mog_eta0.flags", "--eval_at_end=false", "--log_every=10",
+        "--sample_every=20", "--checkpoint_every=20")
+
+
+def test_a_shipped_flagfile_is_found_by_name_from_any_directory(tmp_path, cli):
+  from tfsmooth.app import console  # pylint: disable=g-import-not-at-top
+  assert console.find_flagfile("runs/chu_default.flags") == console.find_flagfile("chu_default")
+  assert console.find_flagfile("runs/chu_default.flags").startswith(console.RUNS_DIR)
+  assert console.find_flagfile("/elsewhere/chu_default.flags") == "/elsewhere/chu_default.flags"
+  result = cli.script("import os, sys; os.chdir(sys.argv[1]); from tfsmooth.app import main; "
+                      "sys.argv = ['tfsmooth', '--flagfile=runs/nope.flags']; main.run()",
+                      str(tmp_path))
+  assert result.returncode == 2
+  assert "--flagfile=runs/nope.flags: no such file (tfsmooth ships chu_default" in result.stderr
+
+
+def test_networks_that_do_not_fit_the_dataset_are_one_line_and_leave_nothing(tmp_path, cli):
+  run_dir = tmp_path / "run"
+  result = cli("--mode=train", "--dataset=mnist", "--generator=mlp", "--discriminator=mlp",
+               f"--run_dir={run_dir}", "--steps=2")
+  assert result.returncode == 2
+  assert result.stderr.splitlines() == [
+      "tfsmooth: error: --dataset=mnist has samples of shape (28, 28, 1), but --generator=mlp "
+      "makes (784,) and --discriminator=mlp takes (784,); choose networks for this dataset "
+      "(mlp networks take vectors, conv7 and dcgan images)"]
+  assert not run_dir.exists()
+
+
+def test_resuming_to_fewer_steps_than_done_is_one_line(tmp_path, cli):
+  run_dir = tmp_path / "run"
+  assert cli(*_MOG, f"--run_dir={run_dir}", "--steps=20").returncode == 0
+  manifest = (run_dir / "manifest.json").read_bytes()
+  result = cli(*_MOG, f"--run_dir={run_dir}", "--steps=10", "--resume")
+  assert result.returncode == 2
+  assert result.stderr.splitlines() == [
+      f"tfsmooth: error: --steps=10: the run in {run_dir} is already at step 20; give --steps > "
+      "20 to continue it"]
+  assert (run_dir / "manifest.json").read_bytes() == manifest
+
+
+def test_progress_to_a_pipe_is_one_plain_line_per_log_period(tmp_path, cli):
+  result = cli(*_MOG, f"--run_dir={tmp_path / 'run'}", "--steps=30")
+  assert result.returncode == 0, result.stderr
+  lines = result.stdout.splitlines()
+  assert [line.split(" (")[0] for line in lines] == ["step 10/30", "step 20/30", "step 30/30"]
+  assert all(" - d_loss: " in line and " - g_grad_norm: " in line for line in lines)
+  assert "\x1b" not in result.stdout and "\r" not in result.stdout

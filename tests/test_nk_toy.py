@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfsmooth import nk_toy
-from tfsmooth.config import SweepConfig
-from tfsmooth.rundir import RunDirectory
+from tfsmooth.app import nk_toy
+from tfsmooth.app.config import SweepConfig
+from tfsmooth.app.rundir import RunDirectory
 
 NUM_POINTS = 2000
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tfsmooth.rundir import RunDirectory
+from tfsmooth.app.rundir import RunDirectory
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Every mistake refused in one line, every fault survived with nothing lost (docs/reliability.md).
 
 The table: bad inputs and faults given to ``python -m tfsmooth.main``, ``--mode=sweep`` and
-``python -m tfsmooth.compare_mog``. Each must exit non-zero within 15 s with one line naming the
+``python -m tfsmooth.app.compare_mog``. Each must exit non-zero within 15 s with one line naming the
 problem and no traceback, and leave the test's directory as it was: no new run directory, and
 every file of the existing run directory unchanged (hashed before and after). Then the faults
 that need a running process: kill -9, SIGTERM, two writers, a damaged checkpoint, a full disk.
@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfsmooth import rundir
-from tfsmooth.rundir import RunDirectory
+from tfsmooth.app import rundir
+from tfsmooth.app.rundir import RunDirectory
 
 import conftest  # pylint: disable=g-bad-import-order
 
@@ -59,7 +59,7 @@ def _flagfile(tmp, name: str, content: bytes) -> str:
 
 # (name, arguments, a fragment of the one line). {tmp}: the test's directory, holding `existing`
 # (a completed run), `afile` (a regular file) and the flagfiles below; {new}: a path that does
-# not exist yet. "compare_mog:" first runs `python -m tfsmooth.compare_mog` instead.
+# not exist yet. "compare_mog:" first runs `python -m tfsmooth.app.compare_mog` instead.
 CASES = [
     ("alpha inf", "--alpha=inf", "flag --alpha=inf: must be a finite number"),
     ("alpha nan", "--alpha=nan", "flag --alpha=nan: must be a finite number"),
@@ -152,7 +152,7 @@ def test_a_bad_input_is_one_line_and_changes_nothing(name, args, fragment, tmp_p
   arguments = args.format(tmp=tmp, new=tmp_path / "new").split()
   module = "tfsmooth.main"
   if arguments[0] == "compare_mog:":
-    module, arguments = "tfsmooth.compare_mog", arguments[1:]
+    module, arguments = "tfsmooth.app.compare_mog", arguments[1:]
   holder = rundir.locked(str(tmp_path / "existing"), "--run_dir") if name == "run_dir in use" \
       else contextlib.nullcontext()
   with holder:  # this process holds the run directory's lock

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfsmooth import config as tfs_config
-from tfsmooth import train
+from tfsmooth.app import config as tfs_config
+from tfsmooth.app import train
 from tfsmooth.errors import RunError
 from tfsmooth.errors import UserError
 
@@ -257,12 +257,14 @@ def test_mog_eta_covers_more_modes_than_the_plain_gan_in_a_short_run(tmp_path):
   """Nagarajan-Kolter's MoG networks and batch, simultaneous updates, Adam at lr 1e-3 instead of
   1e-4 and 8,000 steps instead of 100,001 (about a minute each): with the same seed, eta = 0.5
   covers more modes than eta = 0. Measured over seeds 0, 1, 2 in docs/nagarajan_kolter.md
-  (python -m tfsmooth.compare_mog --schedule=short)."""
+  (python -m tfsmooth.app.compare_mog --schedule=short)."""
   coverage = {}
   for eta in (0.5, 0.0):
     config = _mog_config(tmp_path / f"eta{eta}", steps=8000, batch_size=512, noise_dim=256,
                          g_hidden_units=(128, 128), hidden_units=(128,), sample_every=8000,
                          checkpoint_every=8000, log_every=500, seed=0, eta=eta)
     coverage[eta] = train.train(config, verbose=0)["mode_coverage"]
-  assert coverage[0.5]["modes_covered"] >= 7, coverage
-  assert coverage[0.5]["modes_covered"] > coverage[0.0]["modes_covered"], coverage
+  # The counts depend on the CPU's floating point (docs/nagarajan_kolter.md: eta = 0.5 covered
+  # 8 modes at seed 0 on a Zen 4, 5 on a Zen 5); the plain GAN's collapse and the order do not.
+  assert coverage[0.0]["modes_covered"] <= 1, coverage  # the plain GAN collapses
+  assert coverage[0.5]["modes_covered"] >= 4, coverage  # eta covers at least half the modes

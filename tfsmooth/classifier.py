@@ -54,7 +54,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfsmooth import console
+from tfsmooth import compat
 from tfsmooth import data
 from tfsmooth import provenance
 from tfsmooth.errors import UserError
@@ -276,7 +276,7 @@ def train_classifier(dataset: str, seed: int = 0, cache_dir: str | None = None,
     history = model.fit(_epoch_batches(images, labels, int(seed), epoch, BATCH_SIZE),
                         shuffle=False, verbose=0)
     if verbose:
-      console.progress(f"{name} classifier epoch {epoch + 1}/{epochs}: loss "
+      compat.progress(f"{name} classifier epoch {epoch + 1}/{epochs}: loss "
                        f"{history.history['loss'][-1]:.4f}, train accuracy "
                        f"{history.history['accuracy'][-1]:.4f}")
   train_seconds = time.perf_counter() - start

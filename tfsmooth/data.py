@@ -208,33 +208,28 @@ class DataProvider:
     batch_size = _positive_int(batch_size, "batch_size")
     return self._draw(_key(self.seed, step), batch_size)
 
-  def dataset(self, batch_size: int, start_step: int = 0, batches_per_step: int = 1):
-    """An infinite, deterministic ``tf.data.Dataset`` of the batches from ``start_step`` on.
-
-    Element ``i`` (for step ``s = start_step + i``) has shape
-    ``(batches_per_step, batch_size, *shape)`` and its ``k``-th slice is
-    ``batch(s * batches_per_step + k, batch_size)``: with ``batches_per_step = n`` a training
-    step gets the ``n`` discriminator batches of its step, and a run resumed at step ``s`` sees
-    exactly what an uninterrupted one would.
-
-    Under ``tf.distribute``, ``strategy.experimental_distribute_dataset`` splits axis 0, which is
-    ``batches_per_step`` here: move the batch axis first (``ds.map(lambda x:
-    tf.experimental.numpy.moveaxis(x, 1, 0))``) before distributing, so each replica gets its
-    share of every one of the step's batches.
-    """
+  def batches(self, batch_size: int, start: int = 0):
+    """An infinite, deterministic ``tf.data.Dataset`` of ``batch(i, batch_size)`` for ``i =
+    start, start + 1, ...``: what ``SmoothGAN.fit`` takes (it groups ``n_disc`` consecutive
+    batches into a step, so step ``s`` gets batches ``s * n_disc + k``, and a run resumed at
+    step ``s`` from ``start = s * n_disc`` sees exactly what an uninterrupted one would)."""
     batch_size = _positive_int(batch_size, "batch_size")
+    if isinstance(start, bool) or int(start) != start or start < 0:
+      raise ValueError(f"start must be an integer >= 0, got {start!r}")
+    return (tf.data.Dataset.counter(start=int(start), dtype=tf.int64)
+            .map(lambda i: self.batch(i, batch_size), num_parallel_calls=2, deterministic=True)
+            .prefetch(2)
+            .with_options(pipeline_options()))
+
+  def dataset(self, batch_size: int, start_step: int = 0, batches_per_step: int = 1):
+    """``batches`` grouped by step: element ``i`` (for step ``s = start_step + i``) has shape
+    ``(batches_per_step, batch_size, *shape)`` and its ``k``-th slice is ``batch(s *
+    batches_per_step + k, batch_size)``."""
     batches_per_step = _positive_int(batches_per_step, "batches_per_step")
     if isinstance(start_step, bool) or int(start_step) != start_step or start_step < 0:
       raise ValueError(f"start_step must be an integer >= 0, got {start_step!r}")
-
-    def step_batches(step):
-      first = step * batches_per_step
-      return tf.stack([self.batch(first + k, batch_size) for k in range(batches_per_step)])
-
-    return (tf.data.Dataset.counter(start=int(start_step), dtype=tf.int64)
-            .map(step_batches, num_parallel_calls=2, deterministic=True)
-            .prefetch(2)
-            .with_options(pipeline_options()))
+    return self.batches(batch_size, start=int(start_step) * batches_per_step).batch(
+        batches_per_step, drop_remainder=True)
 
   def sample(self, num: int, seed: int = 0) -> np.ndarray:
     """``num`` real examples for evaluation (e.g. FID statistics), float32 numpy, a pure function

@@ -69,7 +69,7 @@ def _check_tpu_reachable(tpu: str) -> None:
 
 
 def make_strategy(kind: str, cpu_replicas: int = 0, tpu: str = ""):
-  """The ``tf.distribute.Strategy`` named by ``--strategy`` (``tfsmooth.config.STRATEGIES``).
+  """The ``tf.distribute.Strategy`` named by ``--strategy`` (``tfsmooth.app.config.STRATEGIES``).
 
   default: one device. mirrored: all local GPUs, or ``cpu_replicas`` logical CPU devices.
   multi_worker: ``MultiWorkerMirroredStrategy`` from ``TF_CONFIG``. tpu: ``TPUStrategy`` through
@@ -126,7 +126,7 @@ def replicas() -> int:
 
 def global_mean(values):
   """This replica's share of the mean over the global batch: its sum / (local size * replicas)
-  (the replicas' local batches are equal; tfsmooth.train checks the sizes divide)."""
+  (the replicas' local batches are equal; tfsmooth.app.train checks the sizes divide)."""
   values = tf.reshape(values, [-1])
   return tf.reduce_sum(values) / tf.cast(tf.size(values) * replicas(), values.dtype)
 

@@ -24,6 +24,11 @@ Every random draw (latents, interpolation weights) is a stateless function of ``
 and the data provider is too, so a run restored from a checkpoint continues exactly as an
 uninterrupted one. Losses are means over the global batch (a replica's sum divided by the
 global batch size), so the same step runs under any ``tf.distribute`` strategy.
+
+Used as Keras models are (keras-io's WGAN-GP example): ``SmoothGAN(generator, discriminator,
+loss=..., penalty=...)``, ``compile(d_optimizer=..., g_optimizer=...)``, ``fit`` on a dataset or
+array of samples ``(batch, *sample_shape)``; ``fit`` groups ``n_disc`` consecutive batches into
+one step.
 """
 
 import keras
@@ -31,8 +36,6 @@ import tensorflow as tf
 
 from tfsmooth import distribute
 from tfsmooth import losses
-from tfsmooth import networks
-from tfsmooth.config import GANConfig
 
 # Stateless seeds are (seed, (step * draws_per_step + draw) * _COUNTER_STRIDE): distinct for every
 # draw of every step. A step draws 2 per discriminator step and 1 for the generator (the last
@@ -53,13 +56,11 @@ def _global_norm_share(gradients):
 
 
 def latent_sampler(generator, noise_dim: int | None = None):
-  """``fn(batch_size, seed) -> latent`` for ``generator``: random particle indices for a
-  ``ParticleGenerator``, N(0, I) noise of ``noise_dim`` otherwise."""
-  if isinstance(generator, networks.ParticleGenerator):
-    def sample_indices(batch_size, seed):
-      return tf.random.stateless_uniform([batch_size], seed=seed, minval=0,
-                                         maxval=generator.num_particles, dtype=tf.int32)
-    return sample_indices
+  """``fn(batch_size, seed) -> latent`` for ``generator``: its own ``sample_latent`` where it
+  has one (``networks.ParticleGenerator``: particle indices), N(0, I) noise of ``noise_dim``
+  (default: the generator's input width) otherwise."""
+  if hasattr(generator, "sample_latent"):
+    return generator.sample_latent
   if noise_dim is None:
     noise_dim = int(generator.inputs[0].shape[-1])
 
@@ -125,59 +126,222 @@ class DifferentiableOptimizerRule:
     return params, (momenta, velocities)
 
 
-class SmoothGAN(keras.Model):
-  """Generator + discriminator trained by ``fit`` on real data of shape
-  ``(batch, n_disc, *sample_shape)``: one batch per discriminator step (``batch_major``)."""
+class NonFiniteGuard(keras.layers.Layer):
+  """The NaN/Inf guard: records the first step whose metrics are not all finite, which metric and
+  its value. Kept in the graph, so it is exact inside a multi-step execution
+  (``steps_per_execution``); step -1: none yet."""
 
-  def __init__(self, generator: keras.Model, discriminator: keras.Model, config: GANConfig,
-               noise_dim: int | None = None, seed: int = 0, **kwargs):
+  def __init__(self, **kwargs):
     super().__init__(**kwargs)
+    # Every replica computes the same values: the first replica's are kept.
+    def scalar(name, dtype, initial):
+      return self.add_weight(name=name, shape=(), dtype=dtype, trainable=False,
+                             initializer=keras.initializers.Constant(initial),
+                             aggregation="only_first_replica")
+    self.first_step = scalar("first_nonfinite_step", "int64", -1)
+    self.first_metric = scalar("first_nonfinite_metric", "int64", 0)
+    self.first_value = scalar("first_nonfinite_value", "float32", 0)
+    self.names = ()  # the guarded metrics, sorted: first_metric indexes them
+    self.built = True
+
+  def record(self, step, metrics):
+    """Records ``step`` if it is the first whose ``metrics`` (a dict of scalars) are not finite."""
+    self.names = tuple(sorted(metrics))
+    values = tf.stack([tf.cast(metrics[name], tf.float32) for name in self.names])
+    finite = tf.math.is_finite(values)
+    first = tf.argmin(tf.cast(finite, tf.int32), output_type=tf.int64)  # the first False
+    record = tf.logical_and(self.first_step < 0, tf.logical_not(tf.reduce_all(finite)))
+
+    def keep(variable, new):
+      return variable.assign(tf.where(record, new, variable))
+    keep(self.first_step, step)
+    keep(self.first_metric, first)
+    keep(self.first_value, tf.gather(values, first))
+
+  def first_nonfinite(self):
+    """``(step, metric, value)`` of the first step with a non-finite metric, or None."""
+    step = int(self.first_step.numpy())
+    if step < 0:
+      return None
+    return (step, self.names[int(self.first_metric.numpy())], float(self.first_value.numpy()))
+
+
+class SmoothGAN(keras.Model):
+  """A generator and a discriminator trained by one parameterised ``train_step``.
+
+  Build it from the two networks and plain arguments, ``compile`` it with two optimisers and
+  ``fit`` it on real samples::
+
+      gan = tfsmooth.SmoothGAN(generator, discriminator, loss="indicator",
+                               penalty=tfsmooth.RKHSPenalty(penalty_lambda=1.0), n_disc=2)
+      gan.compile(d_optimizer=keras.optimizers.Adam(1e-4),
+                  g_optimizer=keras.optimizers.SGD(lr))
+      gan.fit(images, batch_size=64, epochs=1)  # or a tf.data.Dataset of (batch, *shape)
+
+  Args:
+    generator: a ``keras.Model`` from latents to samples; a generator with a ``sample_latent``
+      method (``tfsmooth.networks.ParticleGenerator``) draws its own latents, any other takes
+      N(0, I) noise of ``noise_dim``.
+    discriminator: a ``keras.Model`` from samples to one score per sample.
+    loss: a ``tfsmooth.losses.Loss`` (or ``MMDLoss``), or a name in ``tfsmooth.losses.LOSSES``.
+    penalty: a ``tfsmooth.losses.Penalty`` (``RKHSPenalty``, ``GradientPenalty``), a name in
+      ``tfsmooth.losses.PENALTIES``, or None / ``"none"``.
+    n_disc: discriminator steps per generator step, each on its own real batch (Chu et al.
+      Section 7 use 2).
+    update: ``"alternating"`` or ``"simultaneous"`` (Nagarajan and Kolter's analysis).
+    eta: the Nagarajan-Kolter regulariser's weight (their Section 5); 0 = off.
+    unroll_steps: K > 0 trains the generator against the discriminator after K differentiable
+      optimiser steps (Metz et al. 2017); 0 = off.
+    particle_batch: for a generator with ``all_latents`` (particles), the latents per generator
+      step; 0 = all of them (the full gradient of Chu et al.'s analysis).
+    noise_dim: the latent width of a noise-driven generator (default: its input width).
+    seed: the seed of every random draw of the step (latents, interpolation weights).
+    **kwargs: passed to ``keras.Model``.
+  """
+
+  UPDATES = ("alternating", "simultaneous")
+
+  def __init__(self, generator: keras.Model, discriminator: keras.Model, loss="indicator",
+               penalty="rkhs", n_disc: int = 2, update: str = "alternating", eta: float = 0.0,
+               unroll_steps: int = 0, particle_batch: int = 0, noise_dim: int | None = None,
+               seed: int = 0, **kwargs):
+    super().__init__(**kwargs)
+    if update not in self.UPDATES:
+      raise ValueError(f"SmoothGAN: update must be one of {self.UPDATES}, got {update!r}")
+    for name, value, low in (("n_disc", n_disc, 1), ("unroll_steps", unroll_steps, 0),
+                             ("particle_batch", particle_batch, 0)):
+      if isinstance(value, bool) or int(value) != value or value < low:
+        raise ValueError(f"SmoothGAN: {name} must be an integer >= {low}, got {value!r}")
+    if not eta >= 0:
+      raise ValueError(f"SmoothGAN: eta must be >= 0, got {eta!r}")
     self.generator = generator
     self.discriminator = discriminator
-    self.config = config
+    # Not `loss`: that is Keras's own attribute.
+    self.game_loss = losses.get_loss(loss) if isinstance(loss, str) else loss
+    self.penalty = losses.get_penalty(penalty) if isinstance(penalty, str) else penalty
+    self.n_disc = int(n_disc)
+    self.update = update
+    self.eta = float(eta)
+    self.unroll_steps = int(unroll_steps)
+    self.particle_batch = int(particle_batch)
     self.seed = seed  # of the step's random draws (latents, interpolation weights)
-    self.loss_spec = losses.get_loss(config.loss)  # not `loss`: Keras's own attribute
-    self.penalty_spec = losses.get_penalty(config.penalty)
-    self.draws_per_step = draws_per_step(config.n_disc)
+    self.draws_per_step = draws_per_step(self.n_disc)
     self.sample_latent = latent_sampler(generator, noise_dim)
-    self.is_particle = isinstance(generator, networks.ParticleGenerator)
+    # The generator's latents in its own step: a generator with a finite latent set (particles)
+    # takes --particle_batch of them or all; any other the batch of its step.
+    self.own_generator_batch = hasattr(generator, "all_latents")
+    # The generator objective, chosen once (Nagarajan-Kolter Section 5; Metz et al.).
+    if not self.game_loss.trains_discriminator:
+      self._generator_objective = self._closed_form_objective
+    elif self.unroll_steps:
+      self._generator_objective = self._unrolled_objective
+    elif self.eta > 0:
+      self._generator_objective = self._regularised_objective
+    else:
+      self._generator_objective = self._plain_objective
     # Every replica counts the same steps: the first replica's value is kept.
     self.step = self.add_weight(name="gan_step", shape=(), dtype="int64", initializer="zeros",
                                 trainable=False, aggregation="only_first_replica")
-    # The NaN/Inf guard, kept in the graph so that it is exact inside a multi-step execution
-    # (steps_per_execution): the first step with a non-finite metric, which metric (an index
-    # into guarded_metrics, the sorted metric names) and its value; step -1: none yet.
-    self.first_nonfinite_step = self.add_weight(
-        name="first_nonfinite_step", shape=(), dtype="int64", trainable=False,
-        initializer=keras.initializers.Constant(-1), aggregation="only_first_replica")
-    self.first_nonfinite_metric = self.add_weight(
-        name="first_nonfinite_metric", shape=(), dtype="int64", trainable=False,
-        initializer="zeros", aggregation="only_first_replica")
-    self.first_nonfinite_value = self.add_weight(
-        name="first_nonfinite_value", shape=(), dtype="float32", trainable=False,
-        initializer="zeros", aggregation="only_first_replica")
-    self.guarded_metrics = ()
+    self.guard = NonFiniteGuard(name="nonfinite_guard")
     # Both networks are built; without this, fit under a strategy would try to build the model
     # by calling it on a data batch, which is not its input (a latent).
     self.built = True
+
+  @property
+  def sample_shape(self) -> tuple[int, ...]:
+    """The shape of one sample: the discriminator's input (or the generator's output)."""
+    for model, tensors in ((self.discriminator, "inputs"), (self.generator, "outputs")):
+      try:
+        return tuple(int(d) for d in getattr(model, tensors)[0].shape[1:])
+      except (AttributeError, TypeError, ValueError):  # a subclassed model without a graph
+        continue
+    if hasattr(self.generator, "sample_shape"):
+      return tuple(self.generator.sample_shape)
+    raise ValueError("SmoothGAN: cannot tell the sample shape (build the discriminator on an "
+                     "Input)")
 
   @property
   def progress_metrics(self) -> tuple[str, ...]:
     """The metrics the progress bar shows (TensorBoard gets them all): the players' losses, the
     norm of the generator's gradient (Chu et al.'s stationarity measure, Theorem 1), and the
     penalty and the Nagarajan-Kolter regulariser where the configuration has them."""
-    names = ["d_loss"] if self.loss_spec.trains_discriminator else []
+    names = ["d_loss"] if self.game_loss.trains_discriminator else []
     names += ["g_loss", "g_grad_norm"]
-    if self.loss_spec.trains_discriminator and self.penalty_spec.fn is not None:
+    if self.game_loss.trains_discriminator and self.penalty is not None:
       names.append("penalty")
-    if self.config.eta > 0:
+    if self.eta > 0:
       names.append("nk_regulariser")
     return tuple(names)
 
-  def compile(self, d_optimizer, g_optimizer, **kwargs):  # pylint: disable=arguments-differ
+  def compile(self, d_optimizer=None, g_optimizer=None, **kwargs):  # pylint: disable=arguments-differ
+    """Sets the two players' optimisers (``keras.optimizers.Adam`` or ``SGD``; unrolling needs
+    one of these) and builds them, so that every ``fit`` traces a step without creating
+    variables."""
+    if d_optimizer is None or g_optimizer is None:
+      raise ValueError("SmoothGAN.compile needs d_optimizer= and g_optimizer= (a "
+                       "keras.optimizers.Optimizer each)")
     super().compile(**kwargs)
     self.d_optimizer = d_optimizer
     self.g_optimizer = g_optimizer
+    d_optimizer.build(self.discriminator.trainable_variables)
+    g_optimizer.build(self.generator.trainable_variables)
+
+  # ------------------------------------------------------------------------------------------
+  # Data: fit takes plain batches of samples
+
+  def fit(self, x=None, y=None, batch_size=None, **kwargs):  # pylint: disable=arguments-differ
+    """``keras.Model.fit`` on real samples: ``x`` is a ``tf.data.Dataset`` of batches ``(batch,
+    *sample_shape)`` (or of tuples whose first element is such a batch, e.g. (images, labels)),
+    or an array ``(N, *sample_shape)`` cut into shuffled batches of ``batch_size`` (default 32).
+    Every ``n_disc`` consecutive batches make one training step (one per discriminator step);
+    the last batch of a dataset batched without ``drop_remainder`` is left out.
+
+    Raises:
+      ValueError: before anything is traced, for samples of another shape than the networks'
+        (the model stays usable).
+    """
+    if y is not None:
+      raise ValueError("SmoothGAN.fit takes real samples only (x), not targets (y)")
+    kwargs.setdefault("shuffle", False)  # the dataset is ready; an array was shuffled above
+    return super().fit(self.step_batches(x, batch_size), **kwargs)
+
+  def step_batches(self, x, batch_size: int | None = None):
+    """``x`` (as ``fit`` takes it) as a dataset of steps: ``(batch, n_disc, *sample_shape)``,
+    ``n_disc`` consecutive batches each, batch axis first (so that a ``tf.distribute``
+    strategy splits the batch, not the discriminator steps)."""
+    if not isinstance(x, tf.data.Dataset):
+      if x is None or not hasattr(x, "shape"):
+        raise ValueError(f"SmoothGAN.fit: x must be a tf.data.Dataset or an array of samples, "
+                         f"got {type(x).__name__}")
+      self._check_shape((None, *tuple(x.shape)[1:]), "x")
+      x = (tf.data.Dataset.from_tensor_slices(tf.cast(x, tf.float32))
+           .shuffle(int(x.shape[0]), seed=self.seed).batch(batch_size or 32, drop_remainder=True))
+    elif batch_size is not None:
+      raise ValueError("SmoothGAN.fit: batch_size is for arrays; a dataset is already batched")
+    spec = x.element_spec
+    if isinstance(spec, (tuple, list)):  # (samples, labels, ...): the samples
+      x, spec = x.map(lambda *parts: parts[0]), spec[0]
+    if not isinstance(spec, tf.TensorSpec):
+      raise ValueError(f"SmoothGAN.fit: the dataset's elements must be batches of samples, got "
+                       f"{spec}")
+    self._check_shape(tuple(spec.shape), "the dataset's batches")
+    if spec.shape[0] is None:  # batched without drop_remainder: the last batch may be smaller
+      count = int(x.cardinality())
+      if count >= 0:
+        # Left out, so that a step's n_disc batches stack and the length stays known (Keras
+        # 3.15's fit runs one extra step on a dataset of unknown length).
+        x = x.take(count - 1)
+      else:  # infinite or unknown: the batches of another size than the first are left out
+        size = int(next(iter(x.take(1))).shape[0])
+        x = x.filter(lambda batch: tf.shape(batch)[0] == size)
+    return x.batch(self.n_disc, drop_remainder=True).map(batch_major)
+
+  def _check_shape(self, shape, what: str):
+    expected = self.sample_shape
+    if len(shape) != len(expected) + 1 or tuple(shape[1:]) != expected:
+      got = "(" + ", ".join("batch" if d is None else str(d) for d in shape) + ")"
+      raise ValueError(f"SmoothGAN.fit: {what} have shape {got}; the networks take samples of "
+                       f"shape {expected}, so batches (batch, {', '.join(map(str, expected))})")
 
   def call(self, latent, training=False):
     return self.generator(latent, training=training)
@@ -211,7 +375,7 @@ class SmoothGAN(keras.Model):
     batch = tf.shape(real)[0]
     outputs = self.discriminator(tf.concat([real, fake], 0), training=True)
     d_real, d_fake = outputs[:batch], outputs[batch:]
-    game_value = self.loss_spec.value(d_real, d_fake, distribute.global_mean)
+    game_value = self.game_loss.value(d_real, d_fake, distribute.global_mean)
     terms = {"d_real": distribute.global_mean(d_real),
              "d_fake": distribute.global_mean(d_fake)}
     return game_value, d_fake, terms
@@ -219,10 +383,10 @@ class SmoothGAN(keras.Model):
   def _with_penalty(self, d_loss, terms, real, fake, interpolation_seed):
     """``d_loss`` plus the discriminator penalty, if any (its value and parts added to
     ``terms``)."""
-    if self.penalty_spec.fn is None:
+    if self.penalty is None:
       return d_loss
-    penalty, parts = self.penalty_spec.fn(self.discriminator, real, fake, interpolation_seed,
-                                          self.config, distribute.global_mean)
+    penalty, parts = self.penalty(self.discriminator, real, fake, interpolation_seed,
+                                  distribute.global_mean)
     terms.update(parts, penalty=penalty)
     return d_loss + penalty
 
@@ -236,17 +400,44 @@ class SmoothGAN(keras.Model):
     fixed = [tf.identity(v) for v in discriminator.non_trainable_variables]
     state = rule.initial_state
     batch = tf.shape(real)[0]
-    for k in range(self.config.unroll_steps):
+    for k in range(self.unroll_steps):
       with tf.GradientTape() as tape:
         tape.watch(params)
         outputs, _ = discriminator.stateless_call(params, fixed, tf.concat([real, fake], 0),
                                                   training=True)
-        d_loss = -self.loss_spec.value(outputs[:batch], outputs[batch:], distribute.global_mean)
+        d_loss = -self.game_loss.value(outputs[:batch], outputs[batch:], distribute.global_mean)
       # The look-ahead step uses the global gradient, as the real optimiser step would.
       gradients = distribute.all_sum(tape.gradient(d_loss, params))
       params, state = rule.step(params, gradients, state, k)
     outputs, _ = discriminator.stateless_call(params, fixed, fake, training=True)
     return outputs
+
+  # The generator objectives: ``(real, fake) -> (generator loss, regulariser)``, one chosen in
+  # __init__ (called inside the generator's tape).
+
+  def _closed_form_objective(self, real, fake):
+    g_loss = self.game_loss.closed_form(real, fake)
+    return g_loss, tf.zeros_like(g_loss)
+
+  def _unrolled_objective(self, real, fake):
+    g_loss = self.game_loss.generator_loss(self.unrolled_discriminator_outputs(real, fake),
+                                           distribute.global_mean)
+    return g_loss, tf.zeros_like(g_loss)
+
+  def _regularised_objective(self, real, fake):
+    with tf.GradientTape() as inner:
+      d_real = self.discriminator(real, training=False)
+      d_fake = self.discriminator(fake, training=False)
+      game_value = self.game_loss.value(d_real, d_fake, distribute.global_mean)
+    g_loss = self.game_loss.generator_loss(d_fake, distribute.global_mean)
+    return g_loss, self._nk_regulariser(inner.gradient(
+        game_value, self.discriminator.trainable_variables))
+
+  def _plain_objective(self, real, fake):
+    del real  # the generator's loss needs D(fake) only
+    g_loss = self.game_loss.generator_loss(self.discriminator(fake, training=False),
+                                           distribute.global_mean)
+    return g_loss, tf.zeros_like(g_loss)
 
   def generator_gradients(self, real, latent):
     """Gradient of ``generator_loss + eta |grad_D V|^2`` w.r.t. the generator (or of
@@ -255,32 +446,13 @@ class SmoothGAN(keras.Model):
     ``g_grad_norm`` is the norm of the gradient of the generator loss alone: Chu et al.'s
     stationarity measure ``|grad_theta J(mu_theta)|`` (Theorem 1 drives it to 0).
     """
-    config = self.config
     variables = self.generator.trainable_variables
-    with tf.GradientTape(persistent=config.eta > 0) as tape:
+    with tf.GradientTape(persistent=self.eta > 0) as tape:
       fake = self.generator(latent, training=True)
-      if not self.loss_spec.trains_discriminator:
-        g_loss = self.loss_spec.closed_form(real, fake, config)
-        regulariser = tf.zeros_like(g_loss)
-      elif config.unroll_steps:
-        g_loss = self.loss_spec.generator_loss(self.unrolled_discriminator_outputs(real, fake),
-                                               distribute.global_mean)
-        regulariser = tf.zeros_like(g_loss)
-      elif config.eta > 0:
-        with tf.GradientTape() as inner:
-          d_real = self.discriminator(real, training=False)
-          d_fake = self.discriminator(fake, training=False)
-          game_value = self.loss_spec.value(d_real, d_fake, distribute.global_mean)
-        g_loss = self.loss_spec.generator_loss(d_fake, distribute.global_mean)
-        regulariser = self._nk_regulariser(inner.gradient(
-            game_value, self.discriminator.trainable_variables))
-      else:  # the generator's loss needs D(fake) only
-        g_loss = self.loss_spec.generator_loss(self.discriminator(fake, training=False),
-                                               distribute.global_mean)
-        regulariser = tf.zeros_like(g_loss)
+      g_loss, regulariser = self._generator_objective(real, fake)
       total = g_loss + regulariser
     gradients = tape.gradient(total, variables)
-    loss_gradients = tape.gradient(g_loss, variables) if config.eta > 0 else gradients
+    loss_gradients = tape.gradient(g_loss, variables) if self.eta > 0 else gradients
     del tape
     return gradients, {"g_loss": g_loss, "nk_regulariser": regulariser,
                        "g_grad_norm": _global_norm_share(loss_gradients)}
@@ -288,7 +460,7 @@ class SmoothGAN(keras.Model):
   def _nk_regulariser(self, value_gradients):
     """``eta |grad_D V|^2`` of the global V: the all-reduced gradient is squared, not each
     replica's (this replica's share of it)."""
-    return distribute.share(self.config.eta * losses.squared_global_norm(
+    return distribute.share(self.eta * losses.squared_global_norm(
         distribute.all_sum(value_gradients)))
 
   def joint_gradients(self, real, latent, interpolation_seed):
@@ -297,26 +469,26 @@ class SmoothGAN(keras.Model):
     point): the discriminator's of ``-V + penalty`` and the generator's of ``generator_loss +
     eta |grad_D V|^2``, at the same samples ``G(latent)``. Without a penalty the
     discriminator's gradient is ``-grad_D V``, which the regulariser computes anyway."""
-    config = self.config
+    regularised = self.eta > 0
     d_variables = self.discriminator.trainable_variables
     g_variables = self.generator.trainable_variables
     with tf.GradientTape(persistent=True) as tape:
       fake = self.generator(latent, training=True)
       with tf.GradientTape() as inner:
         game_value, d_fake, terms = self._game_value(real, fake)
-      value_gradients = inner.gradient(game_value, d_variables) if config.eta > 0 else None
-      g_loss = self.loss_spec.generator_loss(d_fake, distribute.global_mean)
-      regulariser = (self._nk_regulariser(value_gradients) if config.eta > 0
+      value_gradients = inner.gradient(game_value, d_variables) if regularised else None
+      g_loss = self.game_loss.generator_loss(d_fake, distribute.global_mean)
+      regulariser = (self._nk_regulariser(value_gradients) if regularised
                      else tf.zeros_like(g_loss))
       d_loss = self._with_penalty(-game_value, terms, real, tf.stop_gradient(fake),
                                   interpolation_seed)
-    if value_gradients is not None and self.penalty_spec.fn is None:
+    if value_gradients is not None and self.penalty is None:
       d_gradients = [-g for g in value_gradients]
     else:
       d_gradients = tape.gradient(d_loss, d_variables)
     loss_gradients = tape.gradient(g_loss, g_variables)
     g_gradients = loss_gradients
-    if config.eta > 0:
+    if regularised:
       g_gradients = [a + b for a, b in zip(loss_gradients, tape.gradient(regulariser, g_variables))]
     del tape
     terms.update(d_loss=d_loss, value=game_value, d_grad_norm=_global_norm_share(d_gradients),
@@ -328,23 +500,22 @@ class SmoothGAN(keras.Model):
   # The step
 
   def _generator_latent(self, batch_size):
-    if self.is_particle and self.config.particle_batch == 0:
+    if self.own_generator_batch and self.particle_batch == 0:
       # All particles, the full gradient; each replica takes its share of the rows.
-      return distribute.replica_slice(tf.range(self.generator.num_particles))
-    if self.is_particle:  # --particle_batch is global (tfsmooth.train checks replicas divide it)
-      batch_size = self.config.particle_batch // distribute.replicas()
+      return distribute.replica_slice(self.generator.all_latents())
+    if self.own_generator_batch:  # particle_batch is global (replicas must divide it)
+      batch_size = self.particle_batch // distribute.replicas()
     return self._latent(batch_size, self.draws_per_step - 1)
 
   def train_step(self, data):
     real_batches = batch_major(data)  # back to (n_disc, batch, ...): the transpose is its inverse
-    config = self.config
     batch_size = tf.shape(real_batches)[1]
     metrics = {}
-    disc_steps = config.n_disc if self.loss_spec.trains_discriminator else 0
-    simultaneous = config.update == "simultaneous"
+    disc_steps = self.n_disc if self.game_loss.trains_discriminator else 0
+    simultaneous = self.update == "simultaneous"
     # One forward pass per player when both players can share the samples: not for particles,
-    # whose generator step takes its own rows (--particle_batch), nor the unrolled generator.
-    joint = simultaneous and not (self.is_particle or config.unroll_steps)
+    # whose generator step takes its own rows (particle_batch), nor the unrolled generator.
+    joint = simultaneous and not (self.own_generator_batch or self.unroll_steps)
     for k in range(disc_steps):
       if joint and k == disc_steps - 1:
         d_gradients, g_gradients, step_metrics = self.joint_gradients(
@@ -371,30 +542,12 @@ class SmoothGAN(keras.Model):
     self.step.assign_add(1)
     # Every metric is a share: the sum is the global value.
     metrics = distribute.all_sum(metrics)
-    self._guard(metrics)
+    self.guard.record(self.step, metrics)
     return distribute.metrics_for_fit(metrics)
-
-  def _guard(self, metrics):
-    """Records the first step whose metrics are not all finite (the NaN/Inf guard's state)."""
-    self.guarded_metrics = tuple(sorted(metrics))
-    values = tf.stack([tf.cast(metrics[name], tf.float32) for name in self.guarded_metrics])
-    finite = tf.math.is_finite(values)
-    first = tf.argmin(tf.cast(finite, tf.int32), output_type=tf.int64)  # the first False
-    record = tf.logical_and(self.first_nonfinite_step < 0,
-                            tf.logical_not(tf.reduce_all(finite)))
-    def keep(variable, new):
-      return variable.assign(tf.where(record, new, variable))
-    keep(self.first_nonfinite_step, self.step)
-    keep(self.first_nonfinite_metric, first)
-    keep(self.first_nonfinite_value, tf.gather(values, first))
 
   def nonfinite(self):
     """``(step, metric, value)`` of the first step with a non-finite metric, or None."""
-    step = int(self.first_nonfinite_step.numpy())
-    if step < 0:
-      return None
-    return (step, self.guarded_metrics[int(self.first_nonfinite_metric.numpy())],
-            float(self.first_nonfinite_value.numpy()))
+    return self.guard.first_nonfinite()
 
   def sample(self, num: int, seed: int):
     """``num`` generator samples from latents drawn with ``seed`` (inference mode)."""

@@ -1,5 +1,5 @@
-"""Base losses and discriminator penalties as registries of small specs (the compare_gan style),
-and the Nagarajan-Kolter generator regulariser.
+"""Base losses and discriminator penalties as small objects that carry their own hyperparameters,
+registries that map names to them (for the flags), and the Nagarajan-Kolter generator regulariser.
 
 Conventions. ``d_real = D(x)`` and ``d_fake = D(G(z))`` are per-example discriminator outputs.
 ``value`` is the game's value ``V(G, D)``: the discriminator ascends it, the generator descends it
@@ -8,18 +8,27 @@ minimises ``generator_loss``, which is ``V`` (up to terms without G) for every l
 non-saturating heuristic. Means are taken by the caller's ``mean`` so that the same functions
 scale correctly under ``tf.distribute`` (sum over the replica's examples / global batch).
 
-Adding a loss is one ``register_loss(Loss(...))`` call (tests/test_gan.py shows one in a few
-lines); ``tfsmooth.gan`` and the flags read only the spec, never a loss's name. TensorFlow is
-loaded on first use, so the flag validators can read the registries before it loads.
+A loss is a ``Loss`` (a game: ``value`` and ``generator_loss``; or a closed form computed from
+samples, ``closed_form``); ``MMDLoss`` is one with hyperparameters. A penalty is a ``Penalty``
+subclass, a frozen dataclass whose fields are its hyperparameters, called as
+``penalty(discriminator, real, fake, seed, mean) -> (penalty, terms)``. ``get_loss`` /
+``get_penalty`` return the registered object with the hyperparameters given by keyword (others
+ignored, so a run passes all of its settings), and ``register_loss`` / ``register_penalty`` add
+one: docs/architecture.md shows a new penalty with its own weight. ``tfsmooth.gan`` reads only
+these objects, never a name. TensorFlow is loaded on first use, so the flag validators can read
+the registries before it loads.
 """
 
 from collections.abc import Callable
 import dataclasses
+from typing import ClassVar
 
 from tfsmooth import compat
 from tfsmooth import distribute
 
 tf = compat.LazyModule("tensorflow")
+
+NO_PENALTY = "none"  # the name that means no penalty (``get_penalty`` returns None)
 
 
 def _local_mean(values):
@@ -36,8 +45,8 @@ class Loss:
     value: ``(d_real, d_fake, mean) -> V(G, D)``, which the discriminator ascends; None for a
       closed-form loss that trains no discriminator.
     generator_loss: ``(d_fake, mean) -> `` what the generator minimises.
-    closed_form: ``(real, fake, gan_config) -> `` the generator's loss computed from samples
-      directly (no discriminator: the generator step only).
+    closed_form: ``(real, fake) -> `` the generator's loss computed from samples directly (no
+      discriminator: the generator step only).
   """
 
   name: str
@@ -59,41 +68,105 @@ class Loss:
 
 @dataclasses.dataclass(frozen=True)
 class Penalty:
-  """A discriminator penalty, added to the discriminator's loss ``-V``.
+  """Base class of the discriminator penalties, added to the discriminator's loss ``-V``.
 
-  ``fn(discriminator, real, fake, seed, gan_config, mean) -> (penalty, terms)``: ``seed`` is a
-  stateless-RNG seed for the points it evaluates, ``terms`` extra metrics; None: no penalty.
+  A subclass is a frozen dataclass whose fields are its hyperparameters (named as the flags
+  that set them), with ``name`` and ``description`` class attributes and ``__call__``.
   """
 
-  name: str
-  description: str
-  fn: Callable | None = None
+  name: ClassVar[str]
+  description: ClassVar[str]
+
+  def __call__(self, discriminator, real, fake, seed, mean=_local_mean):
+    """``(penalty, terms)``: the penalty (a scalar share of the global mean) and extra metrics.
+
+    Args:
+      discriminator: the discriminator network.
+      real: this replica's real batch.
+      fake: this replica's generated batch (not differentiated through).
+      seed: a stateless-RNG seed (shape (2,) int64) for the points the penalty evaluates.
+      mean: the mean over the global batch (``tfsmooth.distribute.global_mean``).
+    """
+    raise NotImplementedError
 
 
-LOSSES: dict[str, Loss] = {}
+@dataclasses.dataclass(frozen=True)
+class MMDLoss:
+  """``J = lambda/2 * MMD^2`` with a Gaussian kernel of width ``kernel_sigma``: the closed-form
+  loss of GMMN (Li et al. 2015); no discriminator is trained (Chu et al. Table 1; then
+  ``beta2 = lambda / sigma^2``, docs/theory.md)."""
+
+  kernel_sigma: float = 1.0
+  penalty_lambda: float = 1.0
+  name: ClassVar[str] = "mmd"
+  description: ClassVar[str] = ("closed-form Gaussian-kernel lambda/2 MMD^2 (no discriminator "
+                                "training)")
+  value: ClassVar[None] = None
+  generator_loss: ClassVar[None] = None
+  trains_discriminator: ClassVar[bool] = False
+
+  def closed_form(self, real, fake):
+    # Over all pairs of the global batch: gather every replica's samples, then take a share.
+    return distribute.share(mmd_loss(distribute.all_gather(real), distribute.all_gather(fake),
+                                     self.kernel_sigma, self.penalty_lambda))
+
+
+LOSSES: dict = {}
 PENALTIES: dict[str, Penalty] = {}
 
 
-def register_loss(spec: Loss) -> Loss:
-  LOSSES[spec.name] = spec
-  return spec
+def register_loss(loss):
+  """Adds ``loss`` (a ``Loss``, or an object with the same attributes) to the registry under
+  its ``name``; returns it."""
+  LOSSES[loss.name] = loss
+  return loss
 
 
-def register_penalty(spec: Penalty) -> Penalty:
-  PENALTIES[spec.name] = spec
-  return spec
+def register_penalty(penalty: Penalty) -> Penalty:
+  """Adds ``penalty`` (an instance: its fields are the defaults) under its ``name``."""
+  PENALTIES[penalty.name] = penalty
+  return penalty
 
 
-def get_loss(name: str) -> Loss:
+def _with(prototype, hyperparameters):
+  """``prototype`` with those of ``hyperparameters`` that are its fields."""
+  if isinstance(prototype, Loss) or not dataclasses.is_dataclass(prototype):
+    return prototype  # a Loss's fields are its definition, not hyperparameters
+  names = {field.name for field in dataclasses.fields(prototype)}
+  return dataclasses.replace(prototype, **{k: v for k, v in hyperparameters.items() if k in names})
+
+
+def get_loss(name: str, **hyperparameters):
+  """The loss registered as ``name``, with those ``hyperparameters`` that it has."""
   if name not in LOSSES:
     raise ValueError(f"unknown loss '{name}'; known: {', '.join(LOSSES)}")
-  return LOSSES[name]
+  return _with(LOSSES[name], hyperparameters)
 
 
-def get_penalty(name: str) -> Penalty:
+def get_penalty(name: str, **hyperparameters) -> Penalty | None:
+  """The penalty registered as ``name`` with those ``hyperparameters`` that it has; None for
+  ``"none"``."""
+  if name == NO_PENALTY:
+    return None
   if name not in PENALTIES:
-    raise ValueError(f"unknown penalty '{name}'; known: {', '.join(PENALTIES)}")
-  return PENALTIES[name]
+    raise ValueError(f"unknown penalty '{name}'; known: {', '.join(penalty_names())}")
+  return _with(PENALTIES[name], hyperparameters)
+
+
+def penalty_names() -> tuple[str, ...]:
+  return (*PENALTIES, NO_PENALTY)
+
+
+def describe_penalties() -> dict[str, str]:
+  """``{name: description}`` of every penalty name, ``none`` included (for ``--help``)."""
+  return {**{p.name: p.description for p in PENALTIES.values()}, NO_PENALTY: "no penalty"}
+
+
+def hyperparameters(obj) -> dict:
+  """``{field: value}`` of a loss or penalty object's hyperparameters ({} for none)."""
+  if obj is None or not dataclasses.is_dataclass(obj) or isinstance(obj, Loss):
+    return {}
+  return dataclasses.asdict(obj)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,17 +263,38 @@ def discriminator_at_interpolates(discriminator, real, fake, seed):
   return phi_hat, tape.gradient(phi_hat, x_hat)
 
 
-def _rkhs(discriminator, real, fake, seed, config, mean):
-  phi_hat, grad_hat = discriminator_at_interpolates(discriminator, real, fake, seed)
-  penalty, parts = rkhs_penalty(phi_hat, grad_hat, config.kernel_sigma, config.penalty_lambda,
-                                config.output_penalty_weight, config.gradient_penalty_weight,
-                                mean)
-  return penalty, {"penalty_output": parts["output"], "penalty_gradient": parts["gradient"]}
+@dataclasses.dataclass(frozen=True)
+class RKHSPenalty(Penalty):
+  """The truncated Gaussian-RKHS norm of Chu et al. Section 6.1 (``rkhs_penalty``) on random
+  interpolates of real and generated samples."""
+
+  penalty_lambda: float = 1.0
+  kernel_sigma: float = 1.0
+  output_penalty_weight: float = 1.0
+  gradient_penalty_weight: float = 1.0
+  name: ClassVar[str] = "rkhs"
+  description: ClassVar[str] = ("E[phi^2 + sigma^2/2 |grad phi|^2] / (2 lambda) on random "
+                                "interpolates (Chu et al. Section 6.1)")
+
+  def __call__(self, discriminator, real, fake, seed, mean=_local_mean):
+    phi_hat, grad_hat = discriminator_at_interpolates(discriminator, real, fake, seed)
+    penalty, parts = rkhs_penalty(phi_hat, grad_hat, self.kernel_sigma, self.penalty_lambda,
+                                  self.output_penalty_weight, self.gradient_penalty_weight, mean)
+    return penalty, {"penalty_output": parts["output"], "penalty_gradient": parts["gradient"]}
 
 
-def _gp(discriminator, real, fake, seed, config, mean):
-  _, grad_hat = discriminator_at_interpolates(discriminator, real, fake, seed)
-  return gradient_penalty(grad_hat, config.gp_weight, mean), {}
+@dataclasses.dataclass(frozen=True)
+class GradientPenalty(Penalty):
+  """WGAN-GP (Gulrajani et al. 2017): ``gp_weight * E (|grad D(x_hat)| - 1)^2`` on random
+  interpolates."""
+
+  gp_weight: float = 10.0
+  name: ClassVar[str] = "gp"
+  description: ClassVar[str] = "WGAN-GP, gp_weight * E(|grad D| - 1)^2"
+
+  def __call__(self, discriminator, real, fake, seed, mean=_local_mean):
+    _, grad_hat = discriminator_at_interpolates(discriminator, real, fake, seed)
+    return gradient_penalty(grad_hat, self.gp_weight, mean), {}
 
 
 register_loss(Loss("indicator", "Chu et al.'s chi{mu = mu0} + penalty (Section 7)",
@@ -211,14 +305,6 @@ register_loss(Loss("non_saturating", "the GAN's D; G minimises -E log sigmoid(D(
                    minimax_value, lambda d_fake, mean=_local_mean: mean(tf.nn.softplus(-d_fake))))
 register_loss(Loss("wgan", "E D(x) - E D(G(z))", wgan_value,
                    lambda d_fake, mean=_local_mean: -mean(d_fake)))
-register_loss(Loss(
-    "mmd", "closed-form Gaussian-kernel lambda/2 MMD^2 (no discriminator training)",
-    # Over all pairs of the global batch: gather every replica's samples, then take a share.
-    closed_form=lambda real, fake, config: distribute.share(mmd_loss(
-        distribute.all_gather(real), distribute.all_gather(fake), config.kernel_sigma,
-        config.penalty_lambda))))
-
-register_penalty(Penalty("rkhs", "E[phi^2 + sigma^2/2 |grad phi|^2] / (2 lambda) on random "
-                         "interpolates (Chu et al. Section 6.1)", _rkhs))
-register_penalty(Penalty("gp", "WGAN-GP, gp_weight * E(|grad D| - 1)^2", _gp))
-register_penalty(Penalty("none", "no penalty"))
+register_loss(MMDLoss())
+register_penalty(RKHSPenalty())
+register_penalty(GradientPenalty())

@@ -1,21 +1,17 @@
-"""Discriminator and generator architectures, and the one place they are built from a config
-(``build_discriminator``, ``build_generator``: the constants report and training runs both call
-them). A new architecture is a function here, an entry in ``DISCRIMINATOR_BUILDERS`` or
-``GENERATOR_BUILDERS`` and its name in ``tfsmooth.config``.
+"""Discriminator and generator architectures of both papers, and Chu et al.'s particle
+generator. The command line builds them by name from a run configuration
+(``tfsmooth.app.build``); a researcher calls these functions, or brings their own networks.
 
 Discriminators are ``keras.Sequential`` chains of tfsmooth layers so that
 ``tfsmooth.theory.model_bounds`` can state their Lipschitz and smoothness constants.
 """
 
 from collections.abc import Sequence
-import math
 
 import keras
 import tensorflow as tf
 
 from tfsmooth import layers as tfs_layers
-from tfsmooth.config import DiscriminatorConfig
-from tfsmooth.config import GeneratorConfig
 
 # (kernel size, stride, channel multiplier) of the 7 convolutions of the standard CNN
 # discriminator of Miyato et al. (2018, Table 3), used by Chu et al. (Section 7) with spectral
@@ -144,36 +140,16 @@ class ParticleGenerator(keras.Model):
   def call(self, indices):
     return tf.gather(self.particles, tf.cast(indices, tf.int32))
 
+  def sample_latent(self, batch_size, seed):
+    """``batch_size`` particle indices, uniform on ``{0..n-1}`` (stateless in ``seed``): the
+    particle generator's latent sampler (``tfsmooth.gan.latent_sampler``)."""
+    return tf.random.stateless_uniform([batch_size], seed=seed, minval=0,
+                                       maxval=self.num_particles, dtype=tf.int32)
+
+  def all_latents(self):
+    """Every particle's index: the full-gradient generator step of Chu et al.'s analysis."""
+    return tf.range(self.num_particles)
+
   def get_config(self):
     return {**super().get_config(), "num_particles": self.num_particles,
             "sample_shape": self.sample_shape, "init_std": self.init_std}
-
-
-# kind -> fn(config, shape of one example) -> model.
-DISCRIMINATOR_BUILDERS = {
-    "conv7": lambda c, shape: conv7_discriminator(shape, c.base_channels, c.activation, c.alpha,
-                                                  c.sn_norm),
-    "mlp": lambda c, shape: mlp_discriminator(math.prod(shape), c.hidden_units, c.activation,
-                                              c.alpha),
-    "nk_mlp": lambda c, shape: nk_mlp_discriminator(math.prod(shape), c.hidden_units),
-    "dcgan": lambda c, shape: dcgan_discriminator(shape, c.base_channels),
-}
-GENERATOR_BUILDERS = {
-    "particle": lambda c, shape: ParticleGenerator(c.n_particles, shape, c.particle_init_std),
-    "mlp": lambda c, shape: mlp_generator(c.noise_dim, math.prod(shape), c.hidden_units),
-    "dcgan": lambda c, shape, **options: dcgan_generator(c.noise_dim, shape, c.base_channels,
-                                                         **options),
-}
-
-
-def build_discriminator(config: DiscriminatorConfig, input_shape: Sequence[int]) -> keras.Model:
-  """The discriminator ``config`` describes, for examples of shape ``input_shape``."""
-  return DISCRIMINATOR_BUILDERS[config.kind](config, tuple(int(v) for v in input_shape))
-
-
-def build_generator(config: GeneratorConfig, sample_shape: Sequence[int],
-                    replicas: int = 1) -> keras.Model:
-  """The generator ``config`` describes, producing examples of shape ``sample_shape``, for
-  training on ``replicas`` replicas (batch norm then uses the global batch's statistics)."""
-  options = {"synchronized_bn": True} if replicas > 1 and config.kind == "dcgan" else {}
-  return GENERATOR_BUILDERS[config.kind](config, tuple(int(v) for v in sample_shape), **options)

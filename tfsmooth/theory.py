@@ -207,3 +207,54 @@ def stability_constants(discriminator: keras.Model, penalty_lambda: float, kerne
                             generator_a=generator_a, generator_b=generator_b,
                             smoothness=smoothness, gamma_star=gamma_star(smoothness),
                             discriminator=bounds)
+
+
+def generator_learning_rate(discriminator: keras.Model, ratio: float = 1.0, penalty=None, *,
+                            penalty_lambda: float | None = None,
+                            kernel_sigma: float | None = None, generator=None,
+                            n_particles: int | None = None, generator_a: float | None = None,
+                            generator_b: float | None = None) -> tuple[float, StabilityConstants]:
+  """The generator's learning rate ``ratio * gamma*`` for a built discriminator (Theorem 1).
+
+  Args:
+    discriminator: a built discriminator of bounded layers (``model_bounds``).
+    ratio: the learning rate in units of gamma* (``gamma / gamma*``; Chu et al. Figure 1).
+    penalty: the penalty (or MMD loss) that gives beta2: any object with ``penalty_lambda`` and
+      ``kernel_sigma`` (``tfsmooth.RKHSPenalty``, ``tfsmooth.losses.MMDLoss``); or give
+      ``penalty_lambda`` and ``kernel_sigma`` themselves.
+    penalty_lambda: lambda of the RKHS penalty, if no ``penalty`` is given.
+    kernel_sigma: sigma of the RKHS penalty, if no ``penalty`` is given.
+    generator: a particle generator (an object with ``num_particles``: A = 1/sqrt(n), B = 0);
+      or give ``n_particles``, or ``generator_a`` and ``generator_b``, the bounds (G1), (G2)
+      of your generator.
+    n_particles: the size of a particle generator, if no ``generator`` is given.
+    generator_a: A of a parametric generator.
+    generator_b: B of a parametric generator.
+
+  Returns:
+    ``(ratio * gamma*, StabilityConstants)``.
+
+  Raises:
+    ValueError: gamma* is not finite and positive (a non-smooth activation: beta1 = inf), or the
+      arguments do not say what beta2 or the generator's bounds are.
+  """
+  if penalty is not None:
+    if not (hasattr(penalty, "penalty_lambda") and hasattr(penalty, "kernel_sigma")):
+      raise ValueError(f"gamma*: beta2 comes from the RKHS penalty (Chu et al. Section 6.1); "
+                       f"{type(penalty).__name__} has no penalty_lambda and kernel_sigma")
+    penalty_lambda, kernel_sigma = penalty.penalty_lambda, penalty.kernel_sigma
+  if penalty_lambda is None or kernel_sigma is None:
+    raise ValueError("gamma*: give penalty= (an RKHS penalty) or penalty_lambda and "
+                     "kernel_sigma")
+  if generator is not None:
+    n_particles = getattr(generator, "num_particles", None)
+  if generator is not None and n_particles is None:
+    raise ValueError(f"gamma*: the bounds A, B of {type(generator).__name__} are not known; "
+                     "give generator_a and generator_b instead")
+  constants = stability_constants(discriminator, penalty_lambda, kernel_sigma,
+                                  n_particles=n_particles, generator_a=generator_a,
+                                  generator_b=generator_b)
+  if not constants.gamma_star > 0 or math.isinf(constants.gamma_star):
+    raise ValueError(f"gamma* = {constants.gamma_star} (beta1 = {constants.beta1}): a finite "
+                     "learning rate needs smooth activations")
+  return ratio * constants.gamma_star, constants

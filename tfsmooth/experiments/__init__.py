@@ -1,13 +1,13 @@
 """Multi-run experiments, all on one runner (``sweep``): ``chu_fig1`` (Chu et al. Figure 1),
 ``nk_mog`` (Nagarajan-Kolter's mixture of Gaussians, methods x seeds) and ``nk_fig3`` (their toy
-system, Figure 3). Each is a module here, named in ``tfsmooth.config.EXPERIMENTS``, whose
+system, Figure 3). Each is a module here, named in ``tfsmooth.app.config.EXPERIMENTS``, whose
 ``experiment(config: SweepConfig)`` returns a ``sweep.Experiment``; ``--mode=sweep
 --experiment=NAME`` runs it (docs/architecture.md: how to add one).
 """
 
 import importlib
 
-from tfsmooth import config as tfs_config
+from tfsmooth.app import config as tfs_config
 from tfsmooth.experiments import sweep
 
 

@@ -14,10 +14,10 @@ TensorBoard HParams, all under the sweep directory.
 import dataclasses
 import math
 
-from tfsmooth import config as tfs_config
-from tfsmooth import summaries
+from tfsmooth.app import config as tfs_config
+from tfsmooth.app import summaries
+from tfsmooth.app.rundir import RunDirectory
 from tfsmooth.experiments import sweep
-from tfsmooth.rundir import RunDirectory
 
 # --sweep_<flag> -> the member flag it draws.
 RANGES = ("alpha", "penalty_lambda", "kernel_sigma", "n_particles", "g_lr_ratio")

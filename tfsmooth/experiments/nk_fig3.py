@@ -3,7 +3,7 @@ of its Jacobian at the equilibrium, for the GAN and WGAN losses and each eta.
 
     python -m tfsmooth.main --mode=sweep --experiment=nk_fig3 --sweep_dir=DIR
 
-One member per (loss, eta), each ``--mode=nk_toy`` (tfsmooth.nk_toy) in its own run directory.
+One member per (loss, eta), each ``--mode=nk_toy`` (tfsmooth.app.nk_toy) in its own run directory.
 Writes ``results.json`` / ``results.csv`` (per member: loss, eta, Jacobian, eigenvalues, largest
 real part), ``eigenvalues.json`` and ``eigenvalues.md`` (the table of docs/nagarajan_kolter.md),
 ``streamlines.png`` (every panel: a row per loss, a column per eta) and TensorBoard HParams.
@@ -14,12 +14,12 @@ import os
 
 import numpy as np
 
-from tfsmooth import config as tfs_config
-from tfsmooth import summaries
+from tfsmooth.app import config as tfs_config
+from tfsmooth.app import summaries
+from tfsmooth.app.rundir import RunDirectory
 from tfsmooth.experiments import sweep
-from tfsmooth.rundir import RunDirectory
 
-LOSSES = ("minimax", "wgan")  # the paper's GAN and WGAN (tfsmooth.nk_toy.LOSSES)
+LOSSES = ("minimax", "wgan")  # the paper's GAN and WGAN (tfsmooth.app.nk_toy.LOSSES)
 
 
 def members(config: tfs_config.SweepConfig) -> list[sweep.Member]:
@@ -38,7 +38,7 @@ def row(name: str, run: RunDirectory) -> dict:
 
 def figures(sweep_dir: str, rows: list[dict], runs: dict) -> list[str]:
   """The overview of every panel, and the eigenvalue table as JSON and Markdown."""
-  from tfsmooth import nk_toy  # pylint: disable=g-import-not-at-top  (TensorFlow)
+  from tfsmooth.app import nk_toy  # pylint: disable=g-import-not-at-top  (TensorFlow)
   done = [r for r in rows if r["status"] == "completed"]
   losses = list(dict.fromkeys(r["loss"] for r in done))
   etas = list(dict.fromkeys(r["eta"] for r in done))

@@ -3,7 +3,7 @@
 
     python -m tfsmooth.main --mode=sweep --experiment=nk_mog --nk_schedule=short \
         --sweep_seeds=0,1,2 --sweep_dir=DIR
-    python -m tfsmooth.compare_mog --schedule=short --seeds=0,1,2 --out_dir=DIR   (the same)
+    python -m tfsmooth.app.compare_mog --schedule=short --seeds=0,1,2 --out_dir=DIR   (the same)
 
 Each method is a flagfile in ``runs/`` (``nk_mog_eta0.5``, ``nk_mog_eta0``,
 ``nk_mog_unrolled15``: the settings of the authors' public code, docs/theory.md section 2); each
@@ -19,10 +19,11 @@ covered and high-quality % at the end: mean and min over seeds, wall time), ``su
 import json
 import os
 
-from tfsmooth import config as tfs_config
-from tfsmooth import summaries
+from tfsmooth.app import config as tfs_config
+from tfsmooth.app import console
+from tfsmooth.app import summaries
+from tfsmooth.app.rundir import RunDirectory
 from tfsmooth.experiments import sweep
-from tfsmooth.rundir import RunDirectory
 
 METHOD_NAMES = {  # flagfile in runs/ -> name shown
     "nk_mog_eta0.5": "eta = 0.5",
@@ -33,14 +34,16 @@ SCHEDULES = {  # --nk_schedule -> flags over the method's flagfile (names: confi
     "paper": {},
     "short": {"steps": 8000, "d_lr": 1e-3, "g_lr": 1e-3, "update": "simultaneous",
               "sample_every": 400, "checkpoint_every": 2000, "log_every": 100},
+    # An installation check (make wheel-check): the short schedule's settings for 20 steps.
+    "smoke": {"steps": 20, "d_lr": 1e-3, "g_lr": 1e-3, "update": "simultaneous",
+              "sample_every": 10, "checkpoint_every": 10, "log_every": 10},
 }
-RUNS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "runs")
 _SEED_MARK = "_seed"
 
 
 def flagfile(method: str) -> str:
-  return os.path.join(RUNS_DIR, method + ".flags")
+  """The shipped flagfile of ``method`` (tfsmooth/runs/METHOD.flags)."""
+  return os.path.join(console.RUNS_DIR, method + ".flags")
 
 
 def missing_method(methods) -> str | None:

@@ -9,7 +9,7 @@ experiments in this package and how to add one: docs/architecture.md).
 Layout of a sweep directory::
 
     sweep.json             the common flags and every member's flags (what the sweep is)
-    members/NAME/          each member's run directory (tfsmooth.rundir), and NAME.log its output
+    members/NAME/          each member's run directory (tfsmooth.app.rundir); NAME.log: output
     results.json, .csv     one row per member, from its manifest (``run_experiment``)
     hparams/               TensorBoard HParams: every member's swept settings against its metrics
     figures/               TensorBoard images of the experiment's figures (also PNG files here)
@@ -31,10 +31,10 @@ import time
 
 import numpy as np
 
-from tfsmooth import console
-from tfsmooth import rundir
-from tfsmooth import summaries
-from tfsmooth.rundir import RunDirectory
+from tfsmooth.app import console
+from tfsmooth.app import rundir
+from tfsmooth.app import summaries
+from tfsmooth.app.rundir import RunDirectory
 
 SWEEP_FILE = "sweep.json"
 FIGURE_LOGS = "figures"  # TensorBoard logs of the figures

@@ -1,6 +1,6 @@
 """Every command-line flag of ``python -m tfsmooth.main``, with validators.
 
-One flag per config field (``tfsmooth.config``, where each setting's default, help text, choices
+One flag per config field (``tfsmooth.app.config``, where each setting's default, help text, choices
 and bounds are written once), plus ``--mode`` and ``--output_json``;
 ``constants_config`` / ``train_config`` / ``eval_config`` turn the parsed flags back into the
 configs. Validators run when the flags are parsed, so a bad value is refused with one line naming
@@ -15,9 +15,9 @@ import typing
 
 from absl import flags
 
-from tfsmooth import config
 from tfsmooth import data
 from tfsmooth import losses
+from tfsmooth.app import config
 from tfsmooth.experiments import nk_mog
 
 FLAGS = flags.FLAGS
@@ -35,8 +35,8 @@ flags.DEFINE_string("output_json", "", "constants: also write the report as JSON
 # What the registries hold, listed in the help of the flags that name their entries.
 _REGISTRY_HELP = {
     "loss": "; ".join(f"{spec.name}: {spec.description}" for spec in losses.LOSSES.values()),
-    "penalty": "; ".join(f"{spec.name}: {spec.description}"
-                         for spec in losses.PENALTIES.values()),
+    "penalty": "; ".join(f"{name}: {description}"
+                         for name, description in losses.describe_penalties().items()),
     "dataset": ", ".join(data.DATASET_NAMES) + f", {data.TFDS_PREFIX}NAME",
 }
 
@@ -110,8 +110,8 @@ for _name in ("d_beta1", "d_beta2", "g_beta1", "g_beta2"):
   flags.register_validator(_name, lambda v: 0 <= v < 1, message="must be in [0, 1)")
 flags.register_validator("loss", lambda v: v in losses.LOSSES,
                          message=f"must be one of {', '.join(losses.LOSSES)}")
-flags.register_validator("penalty", lambda v: v in losses.PENALTIES,
-                         message=f"must be one of {', '.join(losses.PENALTIES)}")
+flags.register_validator("penalty", lambda v: v in losses.penalty_names(),
+                         message=f"must be one of {', '.join(losses.penalty_names())}")
 
 
 def _is_finite_list(values, low: float) -> bool:
@@ -150,12 +150,11 @@ def _check_chu_sweep(values):
 
 @flags.multi_flags_validator(["mode", "experiment", "nk_methods"])
 def _check_methods(values):
-  # Only where they are used: an installed package has no runs/ directory.
   if values["mode"] != "sweep" or values["experiment"] != "nk_mog":
     return True
   missing = nk_mog.missing_method(values["nk_methods"])
   if missing:
-    raise flags.ValidationError(f"--nk_methods: no runs/{missing}.flags")
+    raise flags.ValidationError(f"--nk_methods: no flagfile tfsmooth/runs/{missing}.flags")
   return True
 flags.register_validator("sweep_seeds", lambda v: _int_list(v, minimum=0) is not None and all(
     int(s) < 2**32 for s in v), message="must be a comma-separated list of integers in [0, 2^32)")
@@ -232,8 +231,7 @@ def _check_generator(values):
     message="--unroll_steps needs --eta=0 (two different generator objectives), a loss with a "
     "discriminator (not mmd) and --penalty=none (a penalty would need third derivatives)")
 def _check_unrolling(values):
-  no_penalty = (values["penalty"] not in losses.PENALTIES
-                or losses.PENALTIES[values["penalty"]].fn is None)
+  no_penalty = values["penalty"] == losses.NO_PENALTY
   return values["unroll_steps"] == 0 or (values["eta"] == 0 and no_penalty
                                          and _trains_discriminator(values["loss"]))
 
@@ -248,7 +246,7 @@ def constants_config() -> config.ConstantsConfig:
 
 
 def train_config() -> config.TrainConfig:
-  """The parsed flags as the frozen config ``tfsmooth.train.train`` takes."""
+  """The parsed flags as the frozen config ``tfsmooth.app.train.train`` takes."""
   return config.from_flags(config.TrainConfig, _values())
 
 
@@ -258,5 +256,5 @@ def sweep_config() -> config.SweepConfig:
 
 
 def eval_config() -> config.EvalConfig:
-  """The evaluation flags as the frozen config ``tfsmooth.evaluate`` takes."""
+  """The evaluation flags as the frozen config ``tfsmooth.app.evaluate`` takes."""
   return config.from_flags(config.EvalConfig, _values())

@@ -14,10 +14,10 @@ import numpy as np
 from tfsmooth import classifier as tfs_classifier
 from tfsmooth import data
 from tfsmooth import metrics
-from tfsmooth import rundir
-from tfsmooth.config import EvalConfig
+from tfsmooth.app import rundir
+from tfsmooth.app.config import EvalConfig
+from tfsmooth.app.rundir import RunDirectory
 from tfsmooth.errors import UserError
-from tfsmooth.rundir import RunDirectory
 
 MOG_SAMPLES = 2000  # the mode-coverage definition (docs/training.md) uses 2,000 samples
 STACKED_MNIST_SAMPLES = 26000  # the usual stacked-MNIST protocol (Metz et al. 2017)
@@ -94,7 +94,7 @@ def evaluate_run(run_dir: str, config: EvalConfig,
   TensorBoard scalars (at the run's final step) under ``run_dir/eval``."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-  from tfsmooth import export  # pylint: disable=g-import-not-at-top
+  from tfsmooth.app import export  # pylint: disable=g-import-not-at-top
   run = RunDirectory(run_dir)
   manifest = run.read_manifest()
   if manifest.get("status") != "completed" or not os.path.isdir(run.generator_export):

@@ -15,9 +15,9 @@ Layout of a run directory::
     samples/mode_coverage.jsonl   modes covered / high-quality fraction at every sample step and
     samples/over_iterations.png   a row of snapshots over training (Nagarajan-Kolter Figure 4)
     checkpoints/         tf.train.Checkpoint of both networks, both optimisers and the step
-    export/generator     SavedModel (tfsmooth.export): sample(num: int32, seed: int64)
+    export/generator     SavedModel (tfsmooth.app.export): sample(num: int32, seed: int64)
                          -> {"samples"}, also its serving_default signature
-    export/discriminator SavedModel (tfsmooth.export): score(samples) -> {"score": D(x)}
+    export/discriminator SavedModel (tfsmooth.app.export): score(samples) -> {"score": D(x)}
 
 A run of Nagarajan and Kolter's toy system (``--mode=nk_toy``, no training) has a manifest,
 ``field.npz`` (the update field on a grid and gradient-descent paths), ``streamlines.png``, and
@@ -36,7 +36,7 @@ import shutil
 import socket
 
 from tfsmooth import compat
-from tfsmooth import config as tfs_config
+from tfsmooth.app import config as tfs_config
 from tfsmooth.errors import UserError
 
 tf = compat.LazyModule("tensorflow")
@@ -237,7 +237,7 @@ class RunDirectory:
   def check_start(self, config: tfs_config.TrainConfig) -> None:
     """Refuses, before anything is built, a run that would overwrite another or cannot resume:
     ``--resume`` needs a checkpoint and the same settings that shape the trained weights
-    (``tfsmooth.config.trajectory_changes``); the others (steps, logging, evaluation) may
+    (``tfsmooth.app.config.trajectory_changes``); the others (steps, logging, evaluation) may
     change."""
     if config.resume:
       if not tf.train.latest_checkpoint(self.checkpoints):

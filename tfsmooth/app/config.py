@@ -1,7 +1,7 @@
 """Frozen run configurations: the one place where every setting and its default is defined.
 
 Each field is declared with ``setting``: its default, its flag's help text, allowed values and
-bounds. ``tfsmooth.flags`` defines one command-line flag per field from that, and ``from_flags``
+bounds. ``tfsmooth.app.flags`` defines one command-line flag per field from that, and ``from_flags``
 turns the parsed flags back into these dataclasses, field by field (a field's flag has the
 field's name unless ``setting(flag=...)`` names another). A field declared ``trajectory=False``
 (logging, checkpointing, evaluation) does not change the weights a run produces, so ``--resume``
@@ -33,7 +33,8 @@ FEATURES = ("classifier", "inception")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # built by tfsmooth.distribute
 # Multi-run experiments: each a module tfsmooth/experiments/NAME.py with experiment(SweepConfig).
 EXPERIMENTS = ("chu_fig1", "nk_mog", "nk_fig3")
-NK_SCHEDULES = ("short", "paper")  # their flag overrides: tfsmooth.experiments.nk_mog.SCHEDULES
+# --nk_schedule; their flag overrides: tfsmooth.experiments.nk_mog.SCHEDULES
+NK_SCHEDULES = ("short", "paper", "smoke")
 
 
 def setting(default: Any, description: str | None = None, *, flag: str | None = None,
@@ -99,7 +100,7 @@ class GeneratorConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ConstantsConfig:
-  """What ``--mode=constants`` builds and reports (see tfsmooth.report)."""
+  """What ``--mode=constants`` builds and reports (see tfsmooth.app.report)."""
 
   discriminator: DiscriminatorConfig = DiscriminatorConfig()
   input_shape: tuple[int, ...] = setting((32, 32, 3),
@@ -154,7 +155,7 @@ class GANConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-  """What to measure on generator samples (``tfsmooth.evaluate``)."""
+  """What to measure on generator samples (``tfsmooth.app.evaluate``)."""
 
   features: str = setting("classifier",
       "Features for FID/KID: classifier (a small conv net tfsmooth trains on the dataset, cached; "
@@ -299,7 +300,8 @@ class SweepConfig:
       "sweep nk_mog: the methods compared, each a flagfile runs/NAME.flags.")
   nk_schedule: str = setting(
       "short", "sweep nk_mog: paper: the flagfiles as they are (100,001 steps each); short: "
-      "8,000 simultaneous steps at lr 1e-3.", choices=NK_SCHEDULES)
+      "8,000 simultaneous steps at lr 1e-3; smoke: 20 such steps (an installation check).",
+      choices=NK_SCHEDULES)
   nk_etas: tuple[float, ...] = setting(
       (0.0, 0.25, 0.5, 1.0), "sweep nk_fig3: the values of eta, one member per loss and eta.")
 
@@ -309,7 +311,7 @@ CONFIGS = (ConstantsConfig, TrainConfig, SweepConfig)  # the configs built from 
 
 def flag_fields() -> dict[str, dataclasses.Field]:
   """``{flag name: the field that describes it}`` over every config built from flags, in
-  definition order: what ``tfsmooth.flags`` defines. A flag shared by two configs (``--seed``,
+  definition order: what ``tfsmooth.app.flags`` defines. A flag shared by two configs (``--seed``,
   ``--penalty_lambda``) has one default and one description; a disagreement is a bug."""
   fields = {}
   for cls in CONFIGS:

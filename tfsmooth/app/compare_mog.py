@@ -1,7 +1,7 @@
-"""``python -m tfsmooth.compare_mog``: Nagarajan and Kolter's mixture-of-Gaussians comparison,
+"""``python -m tfsmooth.app.compare_mog``: Nagarajan and Kolter's mixture-of-Gaussians comparison,
 the ``nk_mog`` experiment (tfsmooth.experiments.nk_mog) under the flag names it has always had.
 
-    python -m tfsmooth.compare_mog --schedule=short --seeds=0,1,2 --out_dir=out/nk_mog_short
+    python -m tfsmooth.app.compare_mog --schedule=short --seeds=0,1,2 --out_dir=out/nk_mog_short
 
 is ``python -m tfsmooth.main --mode=sweep --experiment=nk_mog --nk_schedule=short
 --sweep_seeds=0,1,2 --sweep_dir=out/nk_mog_short``.
@@ -12,8 +12,8 @@ import sys
 from absl import app
 from absl import flags
 
-from tfsmooth import config as tfs_config
-from tfsmooth import console
+from tfsmooth.app import config as tfs_config
+from tfsmooth.app import console
 from tfsmooth.errors import UserError
 from tfsmooth.experiments import nk_mog
 
@@ -22,7 +22,7 @@ FLAGS = flags.FLAGS
 
 def _define_flags():
   # Defined only when run as a program: importing this module (tests) must not add flags that
-  # tfsmooth.flags also defines (--parallel).
+  # tfsmooth.app.flags also defines (--parallel).
   defaults = tfs_config.SweepConfig()
   flags.DEFINE_enum("schedule", defaults.nk_schedule, tfs_config.NK_SCHEDULES,
                     "paper: the flagfiles as they are (100,001 steps each); short: 8,000 "

@@ -1,4 +1,4 @@
-"""A training run: config -> run directory (``tfsmooth.rundir``: manifest, TensorBoard logs,
+"""A training run: config -> run directory (``tfsmooth.app.rundir``: manifest, TensorBoard logs,
 sample grids, checkpoints with exact resume, SavedModels of the generator and discriminator)
 with a NaN/Inf guard that stops before a bad step is checkpointed.
 """
@@ -11,6 +11,7 @@ import math
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -19,24 +20,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfsmooth import config as tfs_config
-from tfsmooth import console
 from tfsmooth import data
 from tfsmooth import distribute
-from tfsmooth import evaluate
-from tfsmooth import export
-from tfsmooth import gan
-from tfsmooth import layers as tfs_layers
 from tfsmooth import metrics
-from tfsmooth import networks
 from tfsmooth import provenance
-from tfsmooth import rundir
-from tfsmooth import summaries
-from tfsmooth import theory
-from tfsmooth.config import TrainConfig
+from tfsmooth.app import build
+from tfsmooth.app import config as tfs_config
+from tfsmooth.app import console
+from tfsmooth.app import evaluate
+from tfsmooth.app import export
+from tfsmooth.app import rundir
+from tfsmooth.app import summaries
+from tfsmooth.app.config import TrainConfig
+from tfsmooth.app.rundir import RunDirectory
 from tfsmooth.errors import RunError
 from tfsmooth.errors import UserError
-from tfsmooth.rundir import RunDirectory
 
 SAMPLE_GRID = 64  # samples in each saved grid
 
@@ -47,43 +45,6 @@ class TrainingDiverged(RunError):
 
 # ---------------------------------------------------------------------------------------------
 # Building the pieces
-
-
-def check_replica_split(config: TrainConfig, replicas: int) -> None:
-  """Refuses batches that ``replicas`` replicas cannot share equally (every mean over the global
-  batch assumes equal local batches: tfsmooth.distribute.global_mean)."""
-  if config.batch_size % replicas:
-    raise UserError(f"--batch_size={config.batch_size} (the global batch) is not divisible by "
-                    f"the {replicas} replicas of --strategy={config.strategy}")
-  if config.generator.kind == "particle":
-    name, rows = (("particle_batch", config.gan.particle_batch) if config.gan.particle_batch
-                  else ("n_particles", config.generator.n_particles))
-    if rows % replicas:
-      raise UserError(f"--{name}={rows} (particles per generator step) is not divisible by the "
-                      f"{replicas} replicas of --strategy={config.strategy}")
-
-
-def _optimizer(name, learning_rate, beta_1, beta_2):
-  if name == "sgd":
-    return keras.optimizers.SGD(learning_rate=learning_rate)
-  return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2)
-
-
-def generator_learning_rate(config: TrainConfig, discriminator) -> tuple[float, dict]:
-  """``--g_lr``, or ``--g_lr_ratio * gamma*`` with gamma* from Chu et al.'s Theorem 1 for the
-  built discriminator and the particle generator; also returns the constants."""
-  if config.g_lr_ratio is None:
-    return config.g_lr, {}
-  constants = theory.stability_constants(discriminator, config.gan.penalty_lambda,
-                                         config.gan.kernel_sigma,
-                                         n_particles=config.generator.n_particles)
-  if not constants.gamma_star > 0 or math.isinf(constants.gamma_star):
-    raise UserError(f"--g_lr_ratio needs a finite gamma* > 0, got {constants.gamma_star} "
-                   f"(beta1 = {constants.beta1}); use a smooth activation or give --g_lr")
-  summary = {"alpha": constants.alpha, "beta1": constants.beta1, "beta2": constants.beta2,
-             "A": constants.generator_a, "B": constants.generator_b, "L": constants.smoothness,
-             "gamma_star": constants.gamma_star, "g_lr_ratio": config.g_lr_ratio}
-  return config.g_lr_ratio * constants.gamma_star, summary
 
 
 def execution_steps(config: TrainConfig, start_step: int, distributed: bool = False) -> int:
@@ -102,29 +63,6 @@ def execution_steps(config: TrainConfig, start_step: int, distributed: bool = Fa
              start_step]
   common = math.gcd(*periods)  # gcd(x, 0) = x: no evaluation, a start at step 0
   return max(d for d in range(1, config.steps_per_execution + 1) if common % d == 0)
-
-
-def build_gan(config: TrainConfig, sample_shape, strategy=None):
-  """The seeded, compiled ``SmoothGAN`` of a run (networks, optimisers built), and ``(g_lr,
-  constants)`` (``generator_learning_rate``): what a run trains and what the benchmark times
-  (benchmarks/vs_pytorch.py)."""
-  strategy = strategy or tf.distribute.get_strategy()
-  keras.utils.set_random_seed(config.seed)
-  tf.config.experimental.enable_op_determinism()
-  with strategy.scope():  # networks and optimisers live on the strategy's devices
-    discriminator = networks.build_discriminator(config.discriminator, sample_shape)
-    tfs_layers.converge_spectral_norms(discriminator)
-    generator = networks.build_generator(config.generator, sample_shape,
-                                         strategy.num_replicas_in_sync)
-    g_lr, constants = generator_learning_rate(config, discriminator)
-    model = gan.SmoothGAN(generator, discriminator, config.gan,
-                          noise_dim=config.generator.noise_dim, seed=config.seed)
-    model.compile(
-        d_optimizer=_optimizer(config.d_optimizer, config.d_lr, config.d_beta1, config.d_beta2),
-        g_optimizer=_optimizer(config.g_optimizer, g_lr, config.g_beta1, config.g_beta2))
-    model.d_optimizer.build(discriminator.trainable_variables)
-    model.g_optimizer.build(generator.trainable_variables)
-  return model, g_lr, constants
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,6 +100,41 @@ class ProgressBar(keras.callbacks.ProgbarLogger):
 
   def on_epoch_end(self, epoch, logs=None):
     super().on_epoch_end(epoch, self._shown(logs))
+
+
+class ProgressLines(keras.callbacks.Callback):
+  """Progress for a file or a pipe (a sweep member's log, ``nohup``): one plain line per log
+  period, ``step N/STEPS (X s) - name: value ...``, instead of Keras's terminal bar (one endless
+  line of carriage returns and colour codes there)."""
+
+  def __init__(self, shown, every: int, steps: int, stream=None):
+    super().__init__()
+    self.shown = tuple(shown)
+    self.every = every
+    self.steps = steps
+    self.stream = stream or sys.stdout
+    self.started = None
+
+  def on_train_begin(self, logs=None):
+    self.started = time.time()
+
+  def on_train_batch_end(self, batch, logs=None):
+    step = int(self.model.step.numpy())
+    if step % self.every and step != self.steps:
+      return
+    values = " - ".join(f"{name}: {float(logs[name]):.4g}" for name in self.shown
+                        if name in (logs or {}))
+    print(f"step {step}/{self.steps} ({time.time() - self.started:.0f} s) - {values}",
+          file=self.stream, flush=True)
+
+
+def progress_callbacks(model, config: TrainConfig, verbose: int) -> list:
+  """Keras's bar on a terminal, ``ProgressLines`` (one line per ``--log_every``) otherwise."""
+  if not verbose:
+    return []
+  if sys.stdout.isatty():
+    return [ProgressBar(model.progress_metrics)]
+  return [ProgressLines(model.progress_metrics, config.log_every, config.steps)]
 
 
 class RunMonitor(keras.callbacks.Callback):
@@ -349,7 +322,7 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
   """
   # First: splitting the CPU into replicas must happen before TensorFlow starts its devices.
   strategy = distribute.make_strategy(config.strategy, config.cpu_replicas, config.tpu)
-  check_replica_split(config, strategy.num_replicas_in_sync)
+  build.check_replica_split(config, strategy.num_replicas_in_sync)
   run = shared = RunDirectory(config.run_dir)
   if distribute.is_chief(strategy):
     run.check_writable()  # before data, models or a directory are made
@@ -359,9 +332,17 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
   if not chief:  # another worker of a multi-worker run: it writes only to a temporary directory
     return _train(config, strategy, RunDirectory(tempfile.mkdtemp(prefix="tfsmooth_worker_")),
                   shared, verbose)
-  with run.lock():  # one writer: a second process on this directory is refused
-    run.check_start(config)  # again: another process may have started it meanwhile
-    return _train(config, strategy, run, shared, verbose)
+  made = not os.path.exists(run.path)
+  try:
+    with run.lock():  # one writer: a second process on this directory is refused
+      run.check_start(config)  # again: another process may have started it meanwhile
+      return _train(config, strategy, run, shared, verbose)
+  except UserError as error:
+    # Refused before anything was written (no manifest, no checkpoint): leave no trace.
+    if (made and not isinstance(error, RunError) and not run.has_manifest()
+        and not os.path.exists(run.checkpoints)):
+      shutil.rmtree(run.path, ignore_errors=True)
+    raise
 
 
 def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirectory,
@@ -383,7 +364,8 @@ def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirector
   # Seeded after the extractor: training a missing classifier draws random numbers too, and the
   # run must not depend on whether the classifier was cached.
   sample_shape = tuple(provider.shape)
-  model, g_lr, constants = build_gan(config, sample_shape, strategy)
+  model, g_lr, constants = build.build_gan(config, sample_shape, strategy)
+  build.check_sample_shapes(config, model, sample_shape)
   generator, discriminator = model.generator, model.discriminator
   with strategy.scope():  # the checkpoint lives on the strategy's devices, as the networks do
     checkpoint = tf.train.Checkpoint(generator=generator, discriminator=discriminator,
@@ -412,6 +394,9 @@ def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirector
   # A resume may change steps, logging and evaluation: the manifest holds the latest settings.
   manifest.update(config=dataclasses.asdict(config), settings=tfs_config.settings(config))
   start_step = int(model.step.numpy())
+  if start_step > config.steps:
+    raise UserError(f"--steps={config.steps}: the run in {config.run_dir} is already at step "
+                    f"{start_step}; give --steps > {start_step} to continue it")
   monitor = None
   try:
     if not config.resume:
@@ -442,17 +427,20 @@ def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirector
     started = time.time()
     if start_step < config.steps:
       # Finite: the last execution stops at --steps even when it is not a multiple.
-      dataset = provider.dataset(config.batch_size, start_step=start_step,
-                                 batches_per_step=config.gan.n_disc).map(gan.batch_major).take(
-                                     config.steps - start_step)
+      # Plain batches, as a user's fit gets them; fit groups n_disc of them into each step.
+      n_disc = model.n_disc
+      dataset = provider.batches(config.batch_size, start=start_step * n_disc).take(
+          (config.steps - start_step) * n_disc)
       model.steps_per_execution = execution_steps(  # compile()'s setting
           config, start_step, distributed=config.strategy != "default")
       try:
         with _sigterm_as_interrupt():  # what schedulers and `timeout` send: handled like Ctrl-C
           verbose = verbose if chief else 0
-          progress = [ProgressBar(model.progress_metrics)] if verbose else []
+          progress = progress_callbacks(model, config, verbose)
+          # Keras adds its own bar for verbose > 0 unless a ProgbarLogger is among the callbacks.
+          keras_verbose = verbose if any(isinstance(c, ProgressBar) for c in progress) else 0
           model.fit(dataset, steps_per_epoch=config.steps - start_step, epochs=1,
-                    verbose=verbose, callbacks=[monitor, *progress], shuffle=False)
+                    verbose=keras_verbose, callbacks=[monitor, *progress], shuffle=False)
       except KeyboardInterrupt:
         _save_interrupted(model, manager, run, manifest, time.time() - started)
     elapsed = time.time() - started

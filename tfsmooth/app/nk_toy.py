@@ -22,13 +22,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfsmooth import console
 from tfsmooth import gan
 from tfsmooth import provenance
-from tfsmooth import summaries
-from tfsmooth.config import GANConfig
-from tfsmooth.rundir import COMPLETED
-from tfsmooth.rundir import RunDirectory
+from tfsmooth.app import console
+from tfsmooth.app import summaries
+from tfsmooth.app.rundir import COMPLETED
+from tfsmooth.app.rundir import RunDirectory
 
 LOSSES = {"minimax": "GAN", "wgan": "WGAN"}  # loss name -> the paper's name
 EQUILIBRIUM = (0.0, 1.0)  # (w, a)
@@ -62,7 +61,7 @@ class ToySystem:
     generator, discriminator = toy_models(*EQUILIBRIUM)
     self.model = gan.SmoothGAN(
         generator, discriminator,
-        GANConfig(loss=loss, penalty="none", eta=eta, update="simultaneous"), noise_dim=1)
+        loss=loss, penalty="none", eta=eta, update="simultaneous", noise_dim=1)
     self.w = discriminator.layers[-1].kernel
     self.a = generator.layers[-1].kernel
     self.points = tf.constant(midpoint_grid(num_points)[:, None], tf.float64)  # x and z alike

@@ -1,24 +1,17 @@
-"""What the user sees on stderr: progress lines (stdout stays the job's result), flag errors
-as one line that names the flagfile and line a bad flag came from, and none of TensorFlow's C++
-start-up lines (``start_tensorflow``)."""
+"""Flag errors as one line that names the flagfile and line a bad flag came from. Progress
+lines and the filtering of TensorFlow's start-up lines are the library's (``tfsmooth.compat``):
+``progress`` and ``start_tensorflow`` are re-exported here for the application."""
 
 import os
 import re
 import sys
-import tempfile
 
 from absl import flags
 
 from tfsmooth import compat
 
-# A line of TensorFlow's C++ logging (absl format): "I1124 21:27:32.164105  2431 port.cc:153] ...".
-# (Before absl logging is initialised the time reads 00:00:<seconds since the epoch>.)
-_TF_LOG_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] ")
-_ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called"
-# Text of a start-up message that is no news here: no GPU on a CPU-only machine (an E line).
-_BENIGN_ERRORS = ("failed call to cuInit",)
-# The second line of the CPU-feature message (its first is an I line).
-_CONTINUATIONS = ("To enable the following instructions:",)
+progress = compat.progress
+start_tensorflow = compat.start_tensorflow
 
 _FLAGFILE = re.compile(r"^--?flagfile(?:=(.*))?$")
 # The flag names in absl's error messages: "flag --NAME=...", "flags A=.., B=..: ...",
@@ -27,56 +20,31 @@ _NAMED = re.compile(r"flag --(\w+)|command line flag '(\w+)'")
 _NAMED_SEVERAL = re.compile(r"^flags ([^:]*):")
 
 
-def progress(message: str) -> None:
-  print(f"[tfsmooth] {message}", file=sys.stderr, flush=True)
+# The flagfiles of every documented run, shipped inside the package (tfsmooth/runs/*.flags).
+RUNS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runs")
+_SHIPPED_NAME = re.compile(r"^(?:runs/)?([\w.\-]+?)(?:\.flags)?$")
 
 
-def without_startup_noise(text: str) -> str:
-  """``text`` (what TensorFlow wrote to stderr while starting) without its informational C++
-  lines: absl's preamble, I and W lines and their continuations, and the E line of a CUDA that
-  finds no GPU. Other E and F lines, and anything else, are kept."""
-  kept, dropping = [], False
-  for line in text.splitlines(keepends=True):
-    match = _TF_LOG_LINE.match(line)
-    if line.startswith(_ABSL_PREAMBLE):
-      dropping = True
-    elif match:
-      dropping = match.group(1) in "IW" or any(benign in line for benign in _BENIGN_ERRORS)
-    elif not (dropping and line.startswith(_CONTINUATIONS)):
-      dropping = False
-    if not dropping:
-      kept.append(line)
-  return "".join(kept)
+def shipped_flagfile(name: str) -> str | None:
+  """The shipped flagfile ``name`` (``chu_default``, ``chu_default.flags`` or
+  ``runs/chu_default.flags``), or None."""
+  match = _SHIPPED_NAME.match(name)
+  path = match and os.path.join(RUNS_DIR, match.group(1) + ".flags")
+  return path if path and os.path.isfile(path) else None
 
 
-def start_tensorflow() -> None:
-  """Imports TensorFlow and starts its devices, with what TensorFlow's C++ code writes to stderr
-  meanwhile filtered by ``without_startup_noise``.
+def shipped_flagfiles() -> list[str]:
+  """The names of the shipped flagfiles."""
+  return sorted(f[:-len(".flags")] for f in os.listdir(RUNS_DIR) if f.endswith(".flags"))
 
-  TensorFlow 2.21 writes about seven log lines there at start-up whatever TF_CPP_MIN_LOG_LEVEL
-  says (they come before absl logging is initialised), one of them an error line about CUDA on a
-  machine without a GPU; a tfsmooth command's one-line refusal would come under them. The file
-  descriptor itself is redirected because the C++ code writes to it, not to ``sys.stderr``.
-  ``TFSMOOTH_TF_LOGS=1`` shows everything.
-  """
-  if compat.SHOW_TF_LOGS:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    tf.config.list_physical_devices()
-    return
-  sys.stderr.flush()
-  saved = os.dup(2)
-  with tempfile.TemporaryFile() as captured:
-    os.dup2(captured.fileno(), 2)
-    try:
-      import tensorflow as tf  # pylint: disable=g-import-not-at-top
-      tf.config.list_physical_devices()  # CUDA's start (the cuInit line) comes here
-    finally:
-      sys.stderr.flush()
-      os.dup2(saved, 2)
-      os.close(saved)
-      captured.seek(0)
-      sys.stderr.write(without_startup_noise(captured.read().decode("utf-8", "replace")))
-      sys.stderr.flush()
+
+def find_flagfile(path: str) -> str:
+  """``path`` if it exists; else, for a name as ``shipped_flagfile`` takes it, the shipped
+  flagfile, so ``--flagfile=runs/NAME.flags`` works from any directory and from an installed
+  package."""
+  if os.path.exists(path):
+    return path
+  return shipped_flagfile(path) or path
 
 
 class FlagfileError(Exception):
@@ -117,10 +85,11 @@ def expand_flagfiles(argv: list, _including: tuple = ()) -> tuple[list, list]:
 def _flagfile_lines(path: str):
   """``(flag, "FILE:LINE")`` for each flag line of the flagfile ``path``."""
   try:
-    with open(path, "rb") as f:
+    with open(find_flagfile(path), "rb") as f:
       raw = f.read()
   except FileNotFoundError:
-    raise FlagfileError(f"flag --flagfile={path}: no such file") from None
+    raise FlagfileError(f"flag --flagfile={path}: no such file (tfsmooth ships "
+                        f"{', '.join(shipped_flagfiles())}; give one by name)") from None
   except IsADirectoryError:
     raise FlagfileError(f"flag --flagfile={path}: a directory, not a file") from None
   except OSError as error:

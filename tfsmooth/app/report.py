@@ -7,18 +7,18 @@ import math
 
 import keras
 
-from tfsmooth import console
 from tfsmooth import layers as tfs_layers
-from tfsmooth import networks
 from tfsmooth import theory
 from tfsmooth import verify
-from tfsmooth.config import ConstantsConfig
+from tfsmooth.app import build
+from tfsmooth.app import console
+from tfsmooth.app.config import ConstantsConfig
 
 
 def run_constants(config: ConstantsConfig) -> dict:
   """Builds the discriminator of ``config`` and returns every constant as a JSON-able dict."""
   keras.utils.set_random_seed(config.seed)
-  discriminator = networks.build_discriminator(config.discriminator, config.input_shape)
+  discriminator = build.build_discriminator(config.discriminator, config.input_shape)
   console.progress(f"built {discriminator.name}: {discriminator.count_params():,} parameters")
   if config.converge_spectral_norms:
     tfs_layers.converge_spectral_norms(discriminator)
