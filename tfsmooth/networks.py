@@ -114,7 +114,7 @@ def _resnet_block(x, channels: int, activation: str, sn_norm: str, downsample: b
 def resnet_discriminator(input_shape: Sequence[int] = (32, 32, 3), base_channels: int = 128,
                          activation: str = "elu", alpha: float = 1.0, sn_norm: str = "exact",
                          name: str = "resnet_discriminator") -> keras.Model:
-  """A small ResNet discriminator in the style of SNGAN (Miyato et al. 2018, Table 4, CIFAR):
+  """A small ResNet discriminator in the style of SNGAN (Miyato et al. 2018, CIFAR-10):
   three residual blocks of ``base_channels`` (the first two halve the resolution by 2x2 average
   pooling, the third keeps it and has an identity shortcut), then an activation, global average
   pooling, a dense output and the scale ``alpha``. Miyato et al. use ReLU, four blocks and a
