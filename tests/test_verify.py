@@ -110,3 +110,80 @@ def test_conv_norm_report_rows():
   for row in rows:
     assert row.reshaped_kernel_norm == pytest.approx(1.0, abs=1e-4)
     assert row.operator_norm <= row.kernel_mode_bound + 1e-5
+
+
+def _functional_mlp(activation, depth, nested):
+  """An SN MLP written with the functional API; with ``nested`` its hidden layers sit in a
+  nested Sequential inside a nested functional model."""
+  inputs = keras.Input((4,))
+  hidden = keras.Sequential([keras.Input((4,))] + [
+      layer for _ in range(depth)
+      for layer in (tfs_layers.SNDense(16), tfs_layers.SmoothActivation(activation))])
+  if nested:
+    inner_input = keras.Input((4,))
+    x = keras.Model(inner_input, hidden(inner_input))(inputs)
+  else:
+    x = inputs
+    for layer in hidden.layers:
+      x = layer(x)
+  outputs = tfs_layers.AlphaScale(2.0)(tfs_layers.SNDense(1)(x))
+  return _converged(keras.Model(inputs, outputs))
+
+
+@pytest.mark.parametrize("activation", SMOOTH)
+@pytest.mark.parametrize("nested", [False, True])
+def test_functional_chains_stay_within_bounds(activation, nested):
+  check = verify.verify_model(_functional_mlp(activation, 2, nested), num_starts=16, steps=20,
+                              power_iterations=10)
+  assert check.lipschitz_estimate <= check.lipschitz_bound
+  assert check.smoothness_estimate <= check.smoothness_bound
+  assert check.lipschitz_estimate > 0.0
+
+
+def _residual_mlp(activation, blocks, width=4, alpha=2.0):
+  """``x -> alpha * w . r_k(... r_1(x))`` with ``r(x) = x + s(W x)`` (random SN weights)."""
+  inputs = keras.Input((width,))
+  x = inputs
+  for _ in range(blocks):
+    x = keras.layers.Add()([x, tfs_layers.SmoothActivation(activation)(
+        tfs_layers.SNDense(width)(x))])
+  outputs = tfs_layers.AlphaScale(alpha)(tfs_layers.SNDense(1)(x))
+  return _converged(keras.Model(inputs, outputs))
+
+
+@pytest.mark.parametrize("activation", SMOOTH)
+@pytest.mark.parametrize("blocks", [1, 2])
+def test_random_residual_mlps_stay_within_bounds(activation, blocks):
+  check = verify.verify_model(_residual_mlp(activation, blocks), num_starts=16, steps=20,
+                              power_iterations=10)
+  assert check.lipschitz_estimate <= check.lipschitz_bound
+  assert check.smoothness_estimate <= check.smoothness_bound
+  assert check.lipschitz_estimate > 0.0
+
+
+@pytest.mark.parametrize("activation", ["tanh", "softplus"])
+def test_residual_bound_is_attained_on_an_aligned_block(activation):
+  # W = I and the readout e_1: f(x) = x_1 + s(x_1), so sup|f'| = 1 + sup|s'| and
+  # sup|f''| = sup|s''|: exactly the sum rule's (1 + 1, 0 + beta_s). A rule that took the
+  # larger branch instead of the sum would report L = 1, below the estimate.
+  model = _residual_mlp(activation, 1, width=3, alpha=1.0)
+  first, readout = model.layers[1], model.layers[4]  # layers[0] is the InputLayer
+  first.kernel.assign(np.eye(3, dtype=np.float32))
+  readout.kernel.assign(np.eye(3, 1, dtype=np.float32))
+  _converged(model)
+  check = verify.verify_model(model, num_starts=48, steps=80, power_iterations=10)
+  spec = tfs_layers.get_activation(activation)
+  assert check.lipschitz_bound == pytest.approx(2.0, rel=1e-5)
+  assert check.smoothness_bound == pytest.approx(spec.smoothness, rel=1e-5)
+  assert 0.97 * check.lipschitz_bound <= check.lipschitz_estimate <= check.lipschitz_bound
+  assert 0.9 * check.smoothness_bound <= check.smoothness_estimate <= check.smoothness_bound
+
+
+@pytest.mark.parametrize("activation", ["elu", "tanh"])
+def test_residual_conv_networks_stay_within_bounds(activation):
+  # Three SNGAN-style blocks: a 1x1-conv shortcut with pooling twice, an identity shortcut once.
+  model = _converged(networks.resnet_discriminator((8, 8, 2), 3, activation, alpha=2.0))
+  check = verify.verify_model(model, num_starts=8, steps=10, power_iterations=8)
+  assert check.lipschitz_estimate <= check.lipschitz_bound
+  assert check.smoothness_estimate <= check.smoothness_bound
+  assert check.lipschitz_estimate > 0.0

@@ -2,8 +2,9 @@
 generator. The command line builds them by name from a run configuration
 (``tfsmooth.app.build``); a researcher calls these functions, or brings their own networks.
 
-Discriminators are ``keras.Sequential`` chains of tfsmooth layers so that
-``tfsmooth.theory.model_bounds`` can state their Lipschitz and smoothness constants.
+Discriminators are built from tfsmooth layers so that ``tfsmooth.theory.model_bounds`` can
+state their Lipschitz and smoothness constants: ``keras.Sequential`` chains, or a functional
+model whose branches meet in sums (``resnet_discriminator``).
 """
 
 from collections.abc import Sequence
@@ -78,6 +79,60 @@ def dcgan_discriminator(input_shape: Sequence[int], base_channels: int = 64,
   model.add(keras.layers.Flatten())
   model.add(keras.layers.Dense(1))
   return model
+
+
+def _resnet_block(x, channels: int, activation: str, sn_norm: str, downsample: bool,
+                  first: bool, name: str):
+  """One block of Miyato et al.'s ResNet discriminator: a main branch
+  ``[act] -> SNConv 3x3 -> act -> SNConv 3x3 [-> avgpool 2x2]`` plus a shortcut that is the
+  identity, or ``SNConv 1x1 [-> avgpool]`` when the block downsamples or changes the channels.
+  The first block (``first``) reads the image, so its main branch starts with the convolution.
+  With unit-norm convolutions a downsampling block is 1/2 + 1/2 = 1-Lipschitz and an identity
+  block 1 + 1 = 2-Lipschitz (docs/theory.md 1.4.1)."""
+  main = x
+  if not first:
+    main = tfs_layers.SmoothActivation(activation, name=f"{name}_act1")(main)
+  main = tfs_layers.SNConv2D(channels, 3, padding="same", norm=sn_norm,
+                             name=f"{name}_conv1")(main)
+  main = tfs_layers.SmoothActivation(activation, name=f"{name}_act2")(main)
+  main = tfs_layers.SNConv2D(channels, 3, padding="same", norm=sn_norm,
+                             name=f"{name}_conv2")(main)
+  shortcut = x
+  if downsample or int(x.shape[-1]) != channels:
+    shortcut = tfs_layers.SNConv2D(channels, 1, padding="valid", norm=sn_norm,
+                                   name=f"{name}_shortcut_conv")(shortcut)
+  if downsample:
+    main = keras.layers.AveragePooling2D(2, name=f"{name}_pool")(main)
+    shortcut = keras.layers.AveragePooling2D(2, name=f"{name}_shortcut_pool")(shortcut)
+  return keras.layers.Add(name=f"{name}_add")([main, shortcut])
+
+
+def resnet_discriminator(input_shape: Sequence[int] = (32, 32, 3), base_channels: int = 128,
+                         activation: str = "elu", alpha: float = 1.0, sn_norm: str = "exact",
+                         name: str = "resnet_discriminator") -> keras.Model:
+  """A small ResNet discriminator in the style of SNGAN (Miyato et al. 2018, CIFAR-10):
+  three residual blocks of ``base_channels`` (the first two halve the resolution by 2x2 average
+  pooling, the third keeps it and has an identity shortcut), then an activation, global average
+  pooling, a dense output and the scale ``alpha``. Miyato et al. use ReLU, four blocks and a
+  global sum; smooth activations, three blocks and an average keep D2 and a small bound.
+  A functional model; ``tfsmooth.theory.model_bounds`` bounds it by the sum rule. Needs H and W
+  divisible by 4."""
+  height, width = int(input_shape[0]), int(input_shape[1])
+  if height % 4 or width % 4:
+    raise ValueError(f"resnet_discriminator needs height and width divisible by 4, got "
+                     f"{tuple(input_shape)}")
+  inputs = keras.Input(tuple(input_shape))
+  x = _resnet_block(inputs, base_channels, activation, sn_norm, downsample=True, first=True,
+                    name="block1")
+  x = _resnet_block(x, base_channels, activation, sn_norm, downsample=True, first=False,
+                    name="block2")
+  x = _resnet_block(x, base_channels, activation, sn_norm, downsample=False, first=False,
+                    name="block3")
+  x = tfs_layers.SmoothActivation(activation, name="head_act")(x)
+  x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
+  x = tfs_layers.SNDense(1, name="head_dense")(x)
+  outputs = tfs_layers.AlphaScale(alpha, name="head_alpha")(x)
+  return keras.Model(inputs, outputs, name=name)
 
 
 def mlp_generator(noise_dim: int, output_dim: int, hidden_units: Sequence[int] = (128, 128),

@@ -6,15 +6,17 @@ beta1-Lipschitz gradient in x (D2) and a beta2-Lipschitz gradient in mu w.r.t. W
 then ``theta -> J(mu_theta)`` is L-smooth with ``L = alpha*B + A^2*(beta1 + beta2)`` and gradient
 descent with step ``gamma <= gamma* = 1/L`` converges to a stationary point.
 
-``alpha`` and ``beta1`` come from walking the layers of the built discriminator and composing
-each layer's ``Bounds`` (``tfsmooth.layers``); ``beta2`` comes from the RKHS penalty; A and B
-from the generator (particle generator: A = 1/sqrt(n), B = 0; Section 7).
+``alpha`` and ``beta1`` come from walking the layer graph of the built discriminator (a
+Sequential or functional model; residual sums allowed) and composing each layer's ``Bounds``
+(``tfsmooth.layers``); ``beta2`` comes from the RKHS penalty; A and B from the generator
+(particle generator: A = 1/sqrt(n), B = 0; Section 7).
 """
 
 import dataclasses
 import math
 
 import keras
+from keras.src.ops import numpy as keras_numpy_ops
 import numpy as np
 
 from tfsmooth import layers as tfs_layers
@@ -90,6 +92,13 @@ def _average_pool_bounds(layer) -> Bounds:
 
 @dataclasses.dataclass(frozen=True)
 class LayerBound:
+  """One layer of a bounded model: its own ``Bounds`` and those of the model up to its output.
+
+  For a sum of k branches (``keras.layers.Add`` or ``+``), ``layer`` is the bound of the sum as a
+  map of its k stacked inputs, ``(sqrt(k), 0)``; ``cumulative`` adds the branches' bounds instead
+  (docs/theory.md 1.4.1), which is tighter.
+  """
+
   name: str
   kind: str
   layer: Bounds
@@ -98,44 +107,136 @@ class LayerBound:
 
 @dataclasses.dataclass(frozen=True)
 class ModelBounds:
-  """``lipschitz`` (alpha of D1) and ``beta1`` (D2) of a model, with the per-layer breakdown."""
+  """``lipschitz`` (alpha of D1) and ``beta1`` (D2) of a model, with the per-layer breakdown
+  (layers in topological order, nested models flattened)."""
 
   lipschitz: float
   beta1: float
   layers: tuple[LayerBound, ...]
 
 
-def chain_layers(model: keras.Model) -> list[keras.layers.Layer]:
-  """The layers of ``model`` in order, nested Sequentials flattened. Only chains are bounded:
-  a branching graph (residual, concatenation) needs rules this module does not have."""
-  if not isinstance(model, keras.Sequential):
-    raise UnboundedLayerError(
-        f"cannot bound model '{model.name}' ({type(model).__name__}): tfsmooth bounds "
-        f"keras.Sequential models (a chain of layers); branching graphs are not supported")
+def _is_sum(operation) -> bool:
+  """``keras.layers.Add``, or the ``+`` operator applied to Keras tensors in a functional model."""
+  return isinstance(operation, (keras.layers.Add, keras_numpy_ops.Add))
+
+
+def _refuse_graph(model: keras.Model, reason: str):
+  raise UnboundedLayerError(
+      f"cannot bound model '{model.name}' ({type(model).__name__}): {reason}; tfsmooth bounds "
+      f"models with one input and one output built as a chain of layers in which branches only "
+      f"meet in a sum (keras.layers.Add or +) of same-shape tensors")
+
+
+def _interpret(model: keras.Model, value, on_layer, on_sum, seen: set[int]):
+  """Runs the graph of ``model`` on an abstract ``value`` of its input and returns that of its
+  output: ``on_layer(layer, value)`` for each layer, ``on_sum(operation, values)`` where
+  branches are added. Nested models are entered with the value of their input, so their layers
+  are visited as if flattened into ``model``; layers are visited in topological order.
+
+  Anything the rules of docs/theory.md 1.4 do not cover is refused here, before any bound is
+  stated: several inputs or outputs, any merge but a same-shape sum, a layer applied twice.
+  """
+  if isinstance(model, keras.Sequential):
+    for layer in model.layers:
+      value = _visit(model, layer, [value], on_layer, on_sum, seen)
+    return value
+  # A functional model exposes its graph as Keras's own summary does (``_nodes_by_depth``);
+  # a subclassed model has no graph, only Python code, and cannot be walked.
+  nodes_by_depth = getattr(model, "_nodes_by_depth", None)
+  if nodes_by_depth is None:
+    _refuse_graph(model, "a subclassed model has no layer graph to walk")
+  if len(model.inputs) != 1 or len(model.outputs) != 1:
+    _refuse_graph(model, f"it has {len(model.inputs)} inputs and {len(model.outputs)} outputs")
+  values = {id(model.inputs[0]): value}
+  # A node's depth is its distance from the output, so deepest first is a topological order.
+  for depth in sorted(nodes_by_depth, reverse=True):
+    for node in nodes_by_depth[depth]:
+      if node.operation is None or node.is_input:
+        continue
+      if len(node.outputs) != 1:
+        _refuse_graph(model, f"layer '{node.operation.name}' has {len(node.outputs)} outputs")
+      if _is_sum(node.operation):
+        _check_same_shapes(model, node)
+      output = _visit(model, node.operation, [values[id(t)] for t in node.input_tensors],
+                      on_layer, on_sum, seen)
+      values[id(node.outputs[0])] = output
+  return values[id(model.outputs[0])]
+
+
+def _check_same_shapes(model: keras.Model, node):
+  """A sum that broadcasts copies a branch: ``x -> (x, x, x)`` has norm sqrt(3), not 1."""
+  output_shape = tuple(node.outputs[0].shape[1:])
+  for tensor in node.input_tensors:
+    if tuple(tensor.shape[1:]) != output_shape:
+      _refuse_graph(model, f"'{node.operation.name}' broadcasts a tensor of shape "
+                           f"{tuple(tensor.shape)} to {tuple(node.outputs[0].shape)}")
+
+
+def _visit(model, operation, values, on_layer, on_sum, seen):
+  if id(operation) in seen:
+    # Its per-layer row and, for SN layers and pooling, its input shape would be ambiguous.
+    _refuse_graph(model, f"layer '{operation.name}' is applied more than once")
+  seen.add(id(operation))
+  if _is_sum(operation):
+    return on_sum(operation, values)
+  if len(values) != 1:
+    _refuse_graph(model, f"layer '{operation.name}' ({type(operation).__name__}) merges "
+                         f"{len(values)} tensors and is not a sum")
+  if isinstance(operation, keras.Model):
+    return _interpret(operation, values[0], on_layer, on_sum, seen)
+  return on_layer(operation, values[0])
+
+
+def model_layers(model: keras.Model) -> list[keras.layers.Layer]:
+  """The layers of ``model`` in topological order, nested models flattened and sums left out,
+  or ``UnboundedLayerError`` for a graph ``model_bounds`` cannot walk."""
   result = []
-  for layer in model.layers:
-    if isinstance(layer, keras.Model):
-      result.extend(chain_layers(layer))
-    else:
-      result.append(layer)
+
+  def on_layer(layer, value):
+    result.append(layer)
+    return value
+
+  _interpret(model, None, on_layer, lambda operation, values: None, set())
   return result
 
 
+def sum_bounds(branches) -> Bounds:
+  """Bounds of ``x -> g_1(x) + ... + g_k(x)`` from those of the ``g_i``: both the Lipschitz
+  constants and the Jacobians' Lipschitz constants add (triangle inequality, docs/theory.md
+  1.4.1)."""
+  return Bounds(math.fsum(b.lipschitz for b in branches),
+                math.fsum(b.smoothness for b in branches))
+
+
 def model_bounds(model: keras.Model) -> ModelBounds:
-  """Composes the bounds of every layer of a built Sequential model (Section 5.1).
+  """Composes the bounds of every layer of a built model (Section 5.1 of Chu et al.).
+
+  ``model`` is a ``keras.Sequential`` or a functional ``keras.Model`` with one input and one
+  output, nested models allowed. Along a chain the bounds compose by ``Bounds.then``; where
+  branches meet in a sum (a residual block) they add (``sum_bounds``). Every tensor's bounds are
+  those of the map from the model's input to it.
 
   For ``alpha * W_k s(W_{k-1} ... s(W_1 x))`` with unit operator norms and 1-Lipschitz
   activations this gives ``lipschitz = alpha`` and ``beta1 = alpha * sum(beta_s)``.
   """
   if not model.built:
     raise ValueError(f"model '{model.name}' is not built; call it on an input first")
-  running = tfs_layers.IDENTITY_BOUNDS
   rows = []
-  for layer in chain_layers(model):
+
+  def on_layer(layer, running):
     bounds = layer_bounds(layer)
     running = running.then(bounds)
     rows.append(LayerBound(layer.name, type(layer).__name__, bounds, running))
-  return ModelBounds(running.lipschitz, running.smoothness, tuple(rows))
+    return running
+
+  def on_sum(operation, branches):
+    running = sum_bounds(branches)
+    rows.append(LayerBound(operation.name, "Add", Bounds(math.sqrt(len(branches)), 0.0),
+                           running))
+    return running
+
+  result = _interpret(model, tfs_layers.IDENTITY_BOUNDS, on_layer, on_sum, set())
+  return ModelBounds(result.lipschitz, result.smoothness, tuple(rows))
 
 
 def rkhs_beta2(penalty_lambda: float, kernel_sigma: float) -> float:

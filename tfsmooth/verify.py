@@ -154,7 +154,8 @@ class Verification:
 def verify_model(model: keras.Model, num_starts: int = 32, steps: int = 50,
                  power_iterations: int = 20, seed: int = 0) -> Verification:
   """Estimates the Lipschitz constant and smoothness of ``model`` (at inference) and returns them
-  next to the bounds of ``theory.model_bounds``."""
+  next to the bounds of ``theory.model_bounds``. ``model`` is any model that function accepts
+  (Sequential or functional, one input, residual sums); only calling it is needed here."""
   bounds = theory.model_bounds(model)
   input_shape = tuple(model.inputs[0].shape[1:])
 
@@ -183,7 +184,7 @@ class ConvNorm:
 def conv_norms(model: keras.Model) -> list[ConvNorm]:
   """The normalised-kernel norms of every ``SNConv2D`` in ``model`` (reshaped vs operator)."""
   rows = []
-  for layer in theory.chain_layers(model):
+  for layer in theory.model_layers(model):
     if not isinstance(layer, tfs_layers.SNConv2D) or layer.input_hw is None:
       continue
     kernel = tf.convert_to_tensor(layer.kernel) / layer.sigma()
