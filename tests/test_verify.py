@@ -1,6 +1,8 @@
-"""Numerical checks of every bound tfsmooth reports: the estimate of the true quantity must not
-exceed the bound, and on networks built so that the bound is attained, the estimate must come
-close to it (so the estimators do find the supremum and the bounds are not vacuous)."""
+"""Numerical checks of the network bounds tfsmooth reports, alpha (Lipschitz) and beta1 (Hessian
+norm; beta2, A, B, L and gamma* are formulas, checked in test_theory.py, not estimated): the
+estimate of the true quantity must not exceed the bound, and on networks built so that the bound
+is attained, the estimate must come close to it (so the estimators do find the supremum and the
+bounds are not vacuous)."""
 
 import keras
 import numpy as np
