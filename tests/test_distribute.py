@@ -4,6 +4,7 @@ by conftest.py), for every kind of term the step has; the replica helpers; strat
 import json
 import os
 import socket
+import time
 
 import keras
 import numpy as np
@@ -18,6 +19,7 @@ from tfsmooth import losses as tfs_losses
 from tfsmooth.app import build
 from tfsmooth.app import config as tfs_config
 from tfsmooth.app import train
+from tfsmooth.app.rundir import RunDirectory
 from tfsmooth.errors import UserError
 
 STEPS = 20
@@ -127,7 +129,7 @@ def test_a_batch_the_replicas_cannot_share_is_refused_before_building(tmp_path, 
     (["--cpu_replicas=2"], "--cpu_replicas needs --strategy=mirrored"),
     (["--strategy=multi_worker"], "--strategy=multi_worker needs the TF_CONFIG"),
 ])
-def test_an_unusable_strategy_is_one_line_within_seconds(tmp_path, cli, args, fragment):
+def test_an_unusable_strategy_is_one_line(tmp_path, cli, args, fragment):
   if args == ["--strategy=mirrored"] and tf.config.list_physical_devices("GPU"):
     pytest.skip("this machine has GPUs: --strategy=mirrored is usable")
   result = cli("--mode=train", f"--run_dir={tmp_path / 'run'}", "--dataset=mog_ring",
@@ -137,6 +139,55 @@ def test_an_unusable_strategy_is_one_line_within_seconds(tmp_path, cli, args, fr
   assert len(lines) == 1 and lines[0].startswith("tfsmooth: error:") and fragment in lines[0], \
       lines
   assert not os.path.exists(tmp_path / "run")
+
+
+def _silent_listener():
+  """A loopback port that never answers: a listening socket whose accept queue is full (backlog
+  0, filled by connections nobody accepts), so Linux drops further SYNs and a connect waits for
+  its timeout. Returns the sockets to close; the port is ``sockets[0].getsockname()[1]``."""
+  server = socket.socket()
+  server.bind(("127.0.0.1", 0))
+  server.listen(0)
+  sockets = [server]
+  for _ in range(4):
+    filler = socket.socket()
+    filler.setblocking(False)
+    filler.connect_ex(server.getsockname())
+    sockets.append(filler)
+  time.sleep(0.1)
+  return sockets
+
+
+@pytest.mark.parametrize("tpu,fragment", [
+    ("", "--strategy=tpu: no TPU on this machine"),
+    ("grpc://127.0.0.1:{closed}", "--tpu=grpc://127.0.0.1:{closed}: not reachable within 5 s "
+     "([Errno 111] Connection refused)"),
+    ("grpc://127.0.0.1:{silent}", "--tpu=grpc://127.0.0.1:{silent}: not reachable within 5 s "
+     "(timed out)"),
+])
+def test_an_unreachable_tpu_is_refused_within_five_seconds(tpu, fragment):
+  """docs/distributed.md: "A TPU that cannot be reached is refused in one line within 5
+  seconds": no TPU here, a port that refuses the connection, and one that never answers (the
+  case that waits; without the timeout a connect waits for TCP's SYN retries, over a minute).
+  Timed from the strategy's creation, not the process's (TensorFlow's start-up is not the TPU's
+  wait). The bound is the promised 5 s plus 1 s for the timer to fire and the error to be
+  raised on a loaded machine."""
+  assert distribute.TPU_CONNECT_SECONDS == 5.0  # the number the docs give
+  closed = socket.socket()  # a port bound but not listening: the connection is refused
+  closed.bind(("127.0.0.1", 0))
+  silent = _silent_listener()
+  try:
+    ports = {"closed": closed.getsockname()[1], "silent": silent[0].getsockname()[1]}
+    started = time.monotonic()
+    with pytest.raises(UserError) as error:
+      distribute.make_strategy("tpu", tpu=tpu.format(**ports))
+    elapsed = time.monotonic() - started
+  finally:
+    for s in [closed, *silent]:
+      s.close()
+  assert str(error.value).startswith(fragment.format(**ports)), str(error.value)
+  assert "\n" not in str(error.value)
+  assert elapsed < distribute.TPU_CONNECT_SECONDS + 1.0, f"{elapsed:.2f} s"
 
 
 def _model(case):
@@ -211,10 +262,38 @@ def test_cli_mirrored_on_two_cpu_replicas_ends_where_one_device_does(tmp_path, c
   assert sum("optimizer/_trainable_variables/" in name for name in one) == 10  # the weights
 
 
+def test_a_run_resumes_under_another_strategy(tmp_path, cli):
+  """docs/reliability.md: on --resume "the strategy may change". 10 steps of N&K's MoG flagfile
+  on one device, resumed to 20 on 2 CPU replicas, end where 20 uninterrupted steps on one device
+  do: the tolerances of the test above (steps 11-20 are the same 2-replica steps it checks;
+  measured here: largest difference 1.7e-8)."""
+  flags = ["--flagfile=runs/nk_mog_eta0.5.flags", "--eval_at_end=false"]
+  for name, extra in (("whole", ["--steps=20"]), ("split", ["--steps=10"]),
+                      ("split", ["--steps=20", "--resume", "--strategy=mirrored",
+                                 "--cpu_replicas=2"])):
+    result = cli(*flags, *extra, f"--run_dir={tmp_path / name}")
+    assert result.returncode == 0, result.stderr[-3000:]
+  manifest = RunDirectory(str(tmp_path / "split")).read_manifest()
+  assert manifest["resumed"] == [10] and manifest["settings"]["strategy"] == "mirrored"
+  whole, split = _weights(tmp_path / "whole", 20), _weights(tmp_path / "split", 20)
+  assert whole.keys() == split.keys() and len(whole) > 10
+  for name in whole:
+    tolerance = 1e-4 if "optimizer/_variables/" in name else 1e-5
+    np.testing.assert_allclose(split[name], whole[name], rtol=tolerance, atol=tolerance,
+                               err_msg=name)
+  # The resumed steps did run on 2 replicas: not bit-identical to one device (if they were, this
+  # test would not show that a checkpoint of one strategy restores under another).
+  assert any(not np.array_equal(split[name], whole[name]) for name in whole), \
+      "bit-identical to one device: did the resumed run ignore --strategy=mirrored?"
+
+
 def _free_ports(count):
+  """Ports free now (bound to port 0, then closed). TensorFlow's gRPC server binds them with
+  SO_REUSEPORT off (grpc_server_lib.cc's NoReusePortOption), so the test cannot keep them bound
+  until the workers start: another process may take one in between. _start_workers retries."""
   sockets = [socket.socket() for _ in range(count)]
   for s in sockets:
-    s.bind(("127.0.0.1", 0))
+    s.bind(("", 0))  # all addresses: TensorFlow's server listens on 0.0.0.0:PORT
   ports = [s.getsockname()[1] for s in sockets]
   for s in sockets:
     s.close()
@@ -225,6 +304,45 @@ def _free_ports(count):
 # end of a real run) so that the test can read the weights it ended with.
 _WORKER = ("import shutil, sys; shutil.rmtree = lambda *args, **kwargs: None\n"
            "from tfsmooth.app import main; sys.argv = ['tfsmooth', *sys.argv[1:]]; main.run()\n")
+# What a worker prints when its port was taken (TensorFlow's own message, with a traceback).
+_PORT_TAKEN = "Could not start gRPC server"
+
+
+def _start_workers(cli, root, flags, count=2, attempts=3, timeout=240):
+  """Runs ``count`` workers on fresh 127.0.0.1 ports until none fails because its port was taken
+  (at most ``attempts`` times), each attempt in its own directory ROOT/attemptN (the run
+  directory ``run``, the workers' TMPDIRs ``tmpI`` and logs ``wI.log``). Each attempt is bounded
+  by ``timeout`` s; a worker still running when another has failed (it would wait for the
+  missing one until then) or at the timeout is killed. Returns the attempt's directory and exit
+  codes."""
+  for attempt in range(attempts):
+    directory = root / f"attempt{attempt}"
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(count)]}
+    workers = []
+    try:
+      for index in range(count):
+        (directory / f"tmp{index}").mkdir(parents=True)
+        env = {"TF_CONFIG": json.dumps({"cluster": cluster,
+                                        "task": {"type": "worker", "index": index}}),
+               "TMPDIR": str(directory / f"tmp{index}")}
+        workers.append(cli.start(_WORKER, *flags, "--strategy=multi_worker",
+                                 f"--run_dir={directory / 'run'}",
+                                 log=directory / f"w{index}.log", env=env))
+      deadline = time.monotonic() + timeout
+      while time.monotonic() < deadline and any(w.poll() is None for w in workers) and \
+          not any(w.poll() for w in workers):
+        time.sleep(0.5)
+    finally:
+      for worker in workers:
+        if worker.poll() is None:
+          worker.kill()
+        worker.wait()
+    codes = [worker.returncode for worker in workers]
+    logs = [(directory / f"w{index}.log").read_text() for index in range(len(workers))]
+    if codes == [0] * count or not any(_PORT_TAKEN in log for log in logs):
+      return directory, codes
+    print(f"attempt {attempt}: a port of {cluster} was taken; trying fresh ports")
+  raise AssertionError(f"{attempts} attempts, each with a port taken: {logs}")
 
 
 def test_multi_worker_on_two_local_processes_trains_as_one_device(tmp_path, cli):
@@ -235,32 +353,16 @@ def test_multi_worker_on_two_local_processes_trains_as_one_device(tmp_path, cli)
            "--hidden_units=16", "--g_hidden_units=16,16", "--batch_size=16", "--steps=5",
            "--eval_at_end=false", "--seed=7"]
   assert cli(*flags, f"--run_dir={tmp_path / 'one'}").returncode == 0
-  cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
-  workers = []
-  try:
-    for index in range(2):
-      (tmp_path / f"tmp{index}").mkdir()
-      env = {"TF_CONFIG": json.dumps({"cluster": cluster,
-                                      "task": {"type": "worker", "index": index}}),
-             "TMPDIR": str(tmp_path / f"tmp{index}")}
-      workers.append(cli.start(_WORKER, *flags, "--strategy=multi_worker",
-                               f"--run_dir={tmp_path / 'run'}", log=tmp_path / f"w{index}.log",
-                               env=env))
-    codes = [worker.wait(timeout=240) for worker in workers]
-  finally:
-    for worker in workers:
-      if worker.poll() is None:
-        worker.kill()
-        worker.wait()
-  assert codes == [0, 0], [(tmp_path / f"w{i}.log").read_text()[-2000:] for i in range(2)]
+  directory, codes = _start_workers(cli, tmp_path, flags)
+  assert codes == [0, 0], [(directory / f"w{i}.log").read_text()[-2000:] for i in range(2)]
   # The chief wrote only its run directory, the other worker only its temporary one (the
   # temporary directories may also hold Python's bytecode cache, as under Bazel).
-  assert not list((tmp_path / "tmp0").glob("tfsmooth_*"))
-  (other,) = (tmp_path / "tmp1").glob("tfsmooth_worker_*")
+  assert not list((directory / "tmp0").glob("tfsmooth_*"))
+  (other,) = (directory / "tmp1").glob("tfsmooth_worker_*")
   # (The chief alone holds the run directory's lock.)
-  assert sorted(set(os.listdir(tmp_path / "run")) - {".lock"}) == sorted(os.listdir(other))
+  assert sorted(set(os.listdir(directory / "run")) - {".lock"}) == sorted(os.listdir(other))
   one = _weights(tmp_path / "one", 5)
-  for run_dir in (tmp_path / "run", other):
+  for run_dir in (directory / "run", other):
     weights = _weights(run_dir, 5)
     assert weights.keys() == one.keys()
     for name in one:

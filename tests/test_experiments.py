@@ -79,11 +79,17 @@ def test_a_micro_sweep_runs_resumes_and_collects_its_table(tmp_path, cli):
     assert row["status"] == "completed" and row["fid"] > 0 and row["g_grad_norm"] > 0
     assert row["n_particles"] == drawn["n_particles"] and row["alpha"] == pytest.approx(
         drawn["alpha"], rel=1e-6)
+    # beta1 from the architecture, not from the code's own report (docs/theory.md 1.4): conv7 is
+    # 7 SN convolutions, each followed by ELU (L_s = 1, beta_s = 1), then an SN dense layer and
+    # the scale alpha, so beta1 = alpha * 7 * 1. The reported bound composes the layers' norms
+    # from power iteration, each 1 to float32 rounding: measured within 3.4e-7 of 7 alpha here
+    # (1.4e-6 for the full-size net, docs/constants.md), so 1e-5 is rounding, not a wrong rule.
+    beta1 = 7 * drawn["alpha"]
+    assert row["beta1"] == pytest.approx(beta1, rel=1e-5), (row["beta1"], beta1)
     # gamma* of Theorem 1 for the particle generator: n / (beta1 + beta2), beta2 = lambda/sigma^2
     beta2 = drawn["penalty_lambda"] / drawn["kernel_sigma"] ** 2
     assert row["beta2"] == pytest.approx(beta2, rel=1e-6)
-    assert row["gamma_star"] == pytest.approx(drawn["n_particles"] / (row["beta1"] + beta2),
-                                              rel=1e-6)
+    assert row["gamma_star"] == pytest.approx(drawn["n_particles"] / (beta1 + beta2), rel=1e-5)
     assert row["gamma_ratio"] == drawn["g_lr_ratio"]
     assert row["gamma"] == pytest.approx(drawn["g_lr_ratio"] * row["gamma_star"], rel=1e-6)
   assert (tmp_path / "sweep" / "fig1.png").stat().st_size > 10_000

@@ -1,10 +1,12 @@
 """Every mistake refused in one line, every fault survived with nothing lost (docs/reliability.md).
 
 The table: bad inputs and faults given to ``python -m tfsmooth.main``, ``--mode=sweep`` and
-``python -m tfsmooth.app.compare_mog``. Each must exit non-zero within 15 s with one line naming the
-problem and no traceback, and leave the test's directory as it was: no new run directory, and
-every file of the existing run directory unchanged (hashed before and after). Then the faults
-that need a running process: kill -9, SIGTERM, two writers, a damaged checkpoint, a full disk.
+``python -m tfsmooth.app.compare_mog``. Each must exit non-zero with one line naming the problem and
+no traceback, and leave the test's directory as it was: no new run directory, and every file of
+the existing run directory unchanged (hashed before and after). No wall-time bound: the docs
+promise none for these refusals, and a loaded machine would break one (a hang still fails, at the
+60 s timeout). Then the faults that need a running process: kill -9, SIGTERM, two writers, a
+damaged checkpoint, a full disk.
 """
 
 import contextlib
@@ -158,16 +160,13 @@ def test_a_bad_input_is_one_line_and_changes_nothing(name, args, fragment, tmp_p
   with holder:  # this process holds the run directory's lock
     if name == "run_dir in use":
       before = _hashes(tmp_path)
-    started = time.time()
-    result = cli(*arguments, module=module, timeout=60)
-    elapsed = time.time() - started
+    result = cli(*arguments, module=module, timeout=60)  # a hang fails here
   lines = result.stderr.splitlines()
   assert result.returncode != 0
   assert len(lines) == 1, result.stderr[-3000:]
   assert fragment.format(tmp=tmp) in lines[0]
   assert lines[0].startswith(("tfsmooth: error: ", "compare_mog: error: "))
   assert "Traceback" not in result.stderr
-  assert elapsed < 15, f"{elapsed:.1f} s"
   assert _hashes(tmp_path) == before  # no new directory; the existing run untouched
 
 
@@ -189,11 +188,11 @@ def _weights(run_dir) -> dict:
           if "save_counter" not in name and name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
 
 
-def _assert_same_weights(first, second):
+def _assert_same_weights(first, second, context=""):
   a, b = _weights(first), _weights(second)
-  assert a.keys() == b.keys() and len(a) > 10
+  assert a.keys() == b.keys() and len(a) > 10, context
   for name in a:
-    np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    np.testing.assert_array_equal(a[name], b[name], err_msg=f"{name} {context}".rstrip())
 
 
 def _wait_for_checkpoint(run_dir, step: int, process, timeout=120):
@@ -213,24 +212,38 @@ def uninterrupted(tmp_path_factory):
   return _completed_run(tmp_path_factory, 300)
 
 
+# The kill moment is drawn from this seed, so a failure can be replayed:
+# TFSMOOTH_TEST_KILL_SEED=N python -m pytest tests/test_reliability.py -k killed
+KILL_SEED = int(os.environ.get("TFSMOOTH_TEST_KILL_SEED", "20261124"))
+
+
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill -9", "SIGTERM"])
 def test_a_killed_run_resumes_to_the_uninterrupted_weights(how, tmp_path, cli, uninterrupted):
   run_dir = tmp_path / "run"
+  # A string seed is hashed deterministically (unlike hash()): the same delay on every run.
+  delay = random.Random(f"{KILL_SEED}/{how.name}").uniform(0.0, 0.5)
   process = _start(cli, tmp_path, run_dir, "--steps=300")
   _wait_for_checkpoint(run_dir, 10, process)
-  time.sleep(random.Random(os.getpid()).uniform(0.0, 0.5))  # a random step after it
+  time.sleep(delay)  # a random step after it
+  latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+  moment = (f"{how.name} {delay:.3f} s after checkpoint 10 (latest then: "
+            f"{latest and os.path.basename(latest)}); replay with "
+            f"TFSMOOTH_TEST_KILL_SEED={KILL_SEED}")
+  print(moment)  # shown with the captured output of a failing test
   process.send_signal(how)
-  assert process.wait(timeout=60) != 0
+  assert process.wait(timeout=60) != 0, moment
   manifest = RunDirectory(str(run_dir)).read_manifest()
   if how == signal.SIGTERM:  # handled like Ctrl-C: a checkpoint at the step it stopped
-    assert manifest["status"] == "interrupted"
-    assert "tfsmooth: error: interrupted at step" in (tmp_path / "run.log").read_text()
+    assert manifest["status"] == "interrupted", moment
+    assert "tfsmooth: error: interrupted at step" in (tmp_path / "run.log").read_text(), moment
   else:
-    assert manifest["status"] == "running"  # it had no chance to say more
+    assert manifest["status"] == "running", moment  # it had no chance to say more
   result = cli(*MOG, "--steps=300", f"--run_dir={run_dir}", "--resume", timeout=300)
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert RunDirectory(str(run_dir)).read_manifest()["status"] == "completed"
-  _assert_same_weights(run_dir, uninterrupted)
+  assert result.returncode == 0, f"{moment}\n{result.stderr[-3000:]}"
+  final = RunDirectory(str(run_dir)).read_manifest()
+  assert final["status"] == "completed", moment
+  moment += f"; resumed from {final.get('resumed')}"
+  _assert_same_weights(run_dir, uninterrupted, moment)
 
 
 def test_a_second_writer_is_refused_while_the_first_trains(tmp_path, cli):

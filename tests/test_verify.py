@@ -1,6 +1,8 @@
-"""Numerical checks of every bound tfsmooth reports: the estimate of the true quantity must not
-exceed the bound, and on networks built so that the bound is attained, the estimate must come
-close to it (so the estimators do find the supremum and the bounds are not vacuous)."""
+"""Numerical checks of the network bounds tfsmooth reports, alpha (Lipschitz) and beta1 (Hessian
+norm; beta2, A, B, L and gamma* are formulas, checked in test_theory.py, not estimated): the
+estimate of the true quantity must not exceed the bound, and on networks built so that the bound
+is attained, the estimate must come close to it (so the estimators do find the supremum and the
+bounds are not vacuous)."""
 
 import keras
 import numpy as np
@@ -67,8 +69,18 @@ def test_bounds_are_attained_where_they_should_be(activation):
   spec = tfs_layers.get_activation(activation)
   assert check.lipschitz_bound == pytest.approx(1.7 * spec.lipschitz, rel=1e-5)
   assert check.smoothness_bound == pytest.approx(1.7 * spec.smoothness, rel=1e-5)
-  assert 0.97 * check.lipschitz_bound <= check.lipschitz_estimate <= check.lipschitz_bound
-  assert 0.9 * check.smoothness_bound <= check.smoothness_estimate <= check.smoothness_bound
+  # Floors from the measured attainment (1 - estimate / bound, this test's verify seed 0, and
+  # seeds 1-5 to see the spread). Lipschitz: |grad f| = alpha sup|s'| is reached wherever s' is
+  # at its sup, so only float32 rounding is left: measured <= 1.1e-7 (1 eps); floor 1e-5. The
+  # Hessian norm's sup is reached at one point (softplus 0, tanh 0.6585, sigmoid -+1.317) that
+  # the ascent must find: measured 0 to 1.4e-6 at seed 0, <= 4.2e-5 over seeds 1-5; floor 1e-4.
+  # ELU's sup|s''| = 1 is approached as x -> 0- and never reached (e^x): the ascent ends at
+  # x = log(estimate / bound), measured 5.2e-4 at seed 0 and <= 2.1e-3 over seeds 1-5; floor
+  # 5e-3. A bound more than 0.5% (ELU) or 0.01% (the others) above the supremum fails.
+  smoothness_floor = 1 - (5e-3 if activation == "elu" else 1e-4)
+  assert (1 - 1e-5) * check.lipschitz_bound <= check.lipschitz_estimate <= check.lipschitz_bound
+  assert smoothness_floor * check.smoothness_bound <= check.smoothness_estimate \
+      <= check.smoothness_bound
 
 
 def _conv_then_top_singular_readout(norm):
