@@ -33,9 +33,10 @@ demo: $(STAMP)
 constants: $(STAMP)
 	$(PY) -m tfsmooth.main --flagfile=runs/constants_default.flags
 
-# The default test suite (a few minutes on 2 cores); slow paper-scale checks are separate.
+# The default test suite, one worker per core (pytest-xdist; a test file's tests stay on one
+# worker); slow paper-scale checks are separate.
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -m "not slow" -n auto --dist loadfile tests
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests

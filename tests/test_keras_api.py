@@ -3,6 +3,8 @@ networks and plain arguments, compile with two optimisers, fit on plain batches 
 losses and penalties as objects; the learning rate from gamma* for one's own networks."""
 
 import dataclasses
+import json
+import pathlib
 from typing import ClassVar
 
 import keras
@@ -188,3 +190,25 @@ def test_learning_rate_from_gamma_star_for_ones_own_networks():
   with pytest.raises(ValueError, match="GradientPenalty has no penalty_lambda"):
     tfsmooth.generator_learning_rate(discriminator, 1.0, tfsmooth.GradientPenalty(),
                                      generator=generator)
+
+
+def test_a_registered_penalty_gets_its_flag_and_manifest_entry_without_a_config_edit(tmp_path,
+                                                                                    cli):
+  """DriftPenalty registered before the command line loads: --penalty=drift and
+  --drift_weight work, and the run's manifest records the weight."""
+  script = (
+      "import sys; sys.path.insert(0, sys.argv[1])\n"
+      "from tfsmooth import losses\n"
+      "from test_keras_api import DriftPenalty\n"
+      "losses.register_penalty(DriftPenalty())\n"
+      "from tfsmooth.app import main\n"
+      "sys.argv = ['tfsmooth', *sys.argv[2:]]; main.run()\n")
+  run_dir = tmp_path / "run"
+  result = cli.script(script, str(pathlib.Path(__file__).parent), "--flagfile=runs/nk_mog_eta0",
+                      "--loss=wgan", "--penalty=drift", "--drift_weight=0.25", "--steps=3",
+                      "--eval_at_end=false", f"--run_dir={run_dir}")
+  assert result.returncode == 0, result.stderr
+  manifest = json.loads((run_dir / "manifest.json").read_text())
+  assert manifest["settings"]["drift_weight"] == 0.25
+  assert manifest["settings"]["penalty"] == "drift"
+  assert "penalty" in manifest["final_metrics"]

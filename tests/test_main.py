@@ -94,7 +94,7 @@ def test_helpfull_lists_the_flags(cli):
     ("--unroll_steps=-1", "--unroll_steps=-1:"),
     ("--unroll_steps=15 --eta=0.5 --penalty=none", "--unroll_steps needs --eta=0"),
     ("--unroll_steps=15 --penalty=rkhs", "and --penalty=none"),
-    ("--discriminator=nk_mlp", "--mode=constants needs --discriminator=conv7 or mlp"),
+    ("--discriminator=nk_mlp", "--mode=constants needs --discriminator=conv7/mlp/resnet"),
 ])
 def test_bad_flag_is_one_clear_line(flag, fragment, cli):
   result = cli(*flag.split())
@@ -181,7 +181,7 @@ def test_a_shipped_flagfile_is_found_by_name_from_any_directory(tmp_path, cli):
 def test_networks_that_do_not_fit_the_dataset_are_one_line_and_leave_nothing(tmp_path, cli):
   run_dir = tmp_path / "run"
   result = cli("--mode=train", "--dataset=mnist", "--generator=mlp", "--discriminator=mlp",
-               f"--run_dir={run_dir}", "--steps=2")
+               f"--run_dir={run_dir}", "--steps=2", "--eval_at_end=false")
   assert result.returncode == 2
   assert result.stderr.splitlines() == [
       "tfsmooth: error: --dataset=mnist has samples of shape (28, 28, 1), but --generator=mlp "
@@ -209,3 +209,29 @@ def test_progress_to_a_pipe_is_one_plain_line_per_log_period(tmp_path, cli):
   assert [line.split(" (")[0] for line in lines] == ["step 10/30", "step 20/30", "step 30/30"]
   assert all(" - d_loss: " in line and " - g_grad_norm: " in line for line in lines)
   assert "\x1b" not in result.stdout and "\r" not in result.stdout
+
+
+def test_your_own_images_train_from_the_command_line(tmp_path, cli):
+  import PIL.Image  # pylint: disable=g-import-not-at-top  (matplotlib's dependency)
+  folder = tmp_path / "images"
+  folder.mkdir()
+  rng = np.random.default_rng(0)
+  for i in range(6):
+    PIL.Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(
+        folder / f"{i}.jpg")
+  flags = (f"--dataset=folder:{folder}", "--image_shape=16,16,3", "--generator=particle",
+           "--n_particles=8", "--discriminator=conv7", "--base_channels=4", "--batch_size=4",
+           "--steps=2", "--log_every=1", "--sample_every=2", "--checkpoint_every=2")
+  result = cli("--mode=train", *flags, f"--run_dir={tmp_path / 'run'}", "--eval_at_end=false")
+  assert result.returncode == 0, result.stderr
+  manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+  assert manifest["status"] == "completed" and manifest["settings"]["image_shape"] == [16, 16, 3]
+  # FID's offline features need labelled images: refused in one line, before training.
+  result = cli("--mode=train", *flags, f"--run_dir={tmp_path / 'run2'}")
+  assert result.returncode == 2
+  assert len(result.stderr.splitlines()) == 1
+  assert "no classifier for dataset 'folder:" in result.stderr
+  assert "--features=inception" in result.stderr and not (tmp_path / "run2").exists()
+  result = cli("--mode=train", *flags[:1], *flags[2:], f"--run_dir={tmp_path / 'run3'}")
+  assert result.returncode == 2 and "--image_shape=H,W,C" in result.stderr
+  assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "run3").exists()

@@ -98,7 +98,7 @@ CASES = [
     ("sweep seeds negative", "--mode=sweep --experiment=nk_mog --sweep_dir={new} "
      "--sweep_seeds=-1", "--sweep_seeds=['-1']"),
     ("sweep unknown method", "--mode=sweep --experiment=nk_mog --sweep_dir={new} "
-     "--nk_methods=nope", "no runs/nope.flags"),
+     "--nk_methods=nope", "no flagfile tfsmooth/runs/nope.flags"),
     ("flagfile missing", "--flagfile={tmp}/missing.flags", "--flagfile={tmp}/missing.flags: no "
      "such file"),
     ("flagfile a directory", "--flagfile={tmp}", "a directory, not a file"),
@@ -127,7 +127,7 @@ CASES = [
     ("sweep_dir through a file", "--mode=sweep --experiment=nk_fig3 --sweep_dir={tmp}/afile/s",
      "--sweep_dir={tmp}/afile/s: {tmp}/afile is a file, not a directory"),
     ("compare_mog unknown method", "compare_mog: --methods=nope --out_dir={new}",
-     "no runs/nope.flags"),
+     "no flagfile tfsmooth/runs/nope.flags"),
     ("compare_mog bad seeds", "compare_mog: --seeds=0,x --out_dir={new}",
      "--seeds=0,x: must be integers"),
     ("compare_mog out_dir through a file", "compare_mog: --out_dir={tmp}/afile/cmp",

@@ -265,6 +265,6 @@ def test_mog_eta_covers_more_modes_than_the_plain_gan_in_a_short_run(tmp_path):
                          checkpoint_every=8000, log_every=500, seed=0, eta=eta)
     coverage[eta] = train.train(config, verbose=0)["mode_coverage"]
   # The counts depend on the CPU's floating point (docs/nagarajan_kolter.md: eta = 0.5 covered
-  # 8 modes at seed 0 on a Zen 4, 5 on a Zen 5); the plain GAN's collapse and the order do not.
+  # 8 modes at seed 0 on a Zen 4, 5 on a Zen 3); the plain GAN's collapse and the order do not.
   assert coverage[0.0]["modes_covered"] <= 1, coverage  # the plain GAN collapses
   assert coverage[0.5]["modes_covered"] >= 4, coverage  # eta covers at least half the modes

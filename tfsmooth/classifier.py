@@ -17,7 +17,8 @@ NHWC float32 in [-1, 1] like every image in tfsmooth. Training is a pure functio
 (``keras.utils.set_random_seed``, op determinism, and a stateless Philox permutation of the
 training set per epoch), so the same seed gives bit-identical weights on the same machine.
 
-Datasets (``CLASSIFIER_DATASETS``):
+Datasets (every labelled image dataset of ``tfsmooth.data.DATASETS``, and those whose entry names
+another's classifier):
 
   ``mnist``          digits, 2 epochs by default.
   ``fashion_mnist``  3 epochs by default.
@@ -64,9 +65,6 @@ from tfsmooth.errors import UserError
 # 98.78 / 98.63 / 98.65%, Fashion-MNIST 89.89 / 89.89 / 89.96% (test splits), 25-65 s each.
 DEFAULT_EPOCHS = {"mnist": 2, "fashion_mnist": 3}
 DEFAULT_TFDS_EPOCHS = 10  # not measured here: no TFDS data is prepared on this machine
-CLASSIFIER_DATASETS = ("mnist", "fashion_mnist", "stacked_mnist", "tfds:cifar10")
-# stacked_mnist has no model of its own: every channel is an MNIST digit.
-_MODEL_DATASET = {"stacked_mnist": "mnist"}
 
 BATCH_SIZE = 128
 LEARNING_RATE = 1e-3
@@ -90,19 +88,26 @@ class NoClassifierError(UserError, ValueError):
 
 
 def model_dataset(dataset: str) -> str:
-  """The dataset whose classifier ``dataset`` uses (``stacked_mnist`` -> ``mnist``).
+  """The dataset whose classifier ``dataset`` uses: its own where it has labels, another's
+  where its registry entry names one (``stacked_mnist`` -> ``mnist``).
 
   Raises:
-    NoClassifierError: ``dataset`` has no classifier (the synthetic sets, unknown names).
+    NoClassifierError: ``dataset`` has no classifier (the synthetic sets, unlabelled images,
+      unknown names).
   """
-  if dataset in _MODEL_DATASET:
-    return _MODEL_DATASET[dataset]
-  if dataset in CLASSIFIER_DATASETS or (dataset.startswith(data.TFDS_PREFIX) and
-                                        len(dataset) > len(data.TFDS_PREFIX)):
+  try:
+    spec = data.spec(dataset)
+  except ValueError:
+    spec = None
+  if spec and spec.classifier:
+    return spec.classifier
+  if spec and spec.labelled:
     return dataset
-  raise NoClassifierError(f"no classifier for dataset '{dataset}'; classifiers exist for "
-                          f"{', '.join(CLASSIFIER_DATASETS)} (and other prepared tfds: image "
-                          "datasets with labels)")
+  raise NoClassifierError(
+      f"no classifier for dataset '{dataset}': FID's offline features come from a classifier "
+      f"trained on labelled images ({', '.join(n for n, s in data.DATASETS.items() if s.labelled)}"
+      f" and datasets named by them); give --features=inception --inception_module=DIR, or "
+      "--eval_at_end=false")
 
 
 def default_epochs(dataset: str) -> int:
@@ -151,16 +156,12 @@ def build_model(input_shape, num_classes: int = 10) -> keras.Model:
 
 def _load_split(dataset: str, split: str, data_dir: str | None):
   """uint8 NHWC images, int64 labels and the number of classes of one split."""
-  if dataset == "mnist":
-    images, labels = data.load_mnist(split, data_dir)
-    return images, labels, 10
-  if dataset == "fashion_mnist":
-    images, labels = data.load_fashion_mnist(split, data_dir)
-    return images, labels, 10
-  images, labels, num_classes = data.load_tfds(dataset[len(data.TFDS_PREFIX):], split, data_dir)
-  if labels is None or not num_classes:
-    raise NoClassifierError(f"dataset '{dataset}' has no class labels to train a classifier on")
-  return images, labels, num_classes
+  try:
+    return data.load_labelled(dataset, split,
+                              **data.provider_options(dataset, data_dir=data_dir or ""))
+  except data.UnknownDatasetError:
+    raise NoClassifierError(f"dataset '{dataset}' has no class labels to train a classifier "
+                            "on") from None
 
 
 def _epoch_batches(images, labels, seed: int, epoch: int, batch_size: int) -> tf.data.Dataset:
@@ -232,7 +233,7 @@ def train_classifier(dataset: str, seed: int = 0, cache_dir: str | None = None,
   """Trains the classifier of ``dataset`` with ``seed``, evaluates it and caches it.
 
   Args:
-    dataset: one of ``CLASSIFIER_DATASETS`` (``stacked_mnist`` trains the ``mnist`` model).
+    dataset: a labelled image dataset (``stacked_mnist`` trains the ``mnist`` model).
     seed: weights and data order; the same seed gives bit-identical weights.
     cache_dir: the cache (default ``default_cache_dir()``); an existing classifier of the same
       dataset and seed there is replaced.
@@ -424,8 +425,8 @@ def load_classifier(dataset: str, seed: int = 0, cache_dir: str | None = None,
         f"{directory}: holds the classifier of dataset '{info.get('dataset')}' seed "
         f"{info.get('seed')}, not '{name}' seed {int(seed)}")
   model = keras.models.load_model(model_path, compile=False)
-  if dataset == "stacked_mnist":
-    return Classifier(model, info, per_channel=True, channels=3)
+  if name != dataset:  # another dataset's classifier, channel by channel (stacked MNIST)
+    return Classifier(model, info, per_channel=True, channels=data.dataset_shape(dataset)[-1])
   return Classifier(model, info)
 
 

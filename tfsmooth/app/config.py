@@ -16,17 +16,20 @@ import json
 import typing
 from typing import Any
 
+from tfsmooth import losses  # TF-free until a loss is computed
+
 MODES = ("constants", "train", "eval", "train_classifier", "nk_toy", "sweep")
 SN_NORMS = ("exact", "kernel")
 # The activations tfsmooth.layers registers at import (tests check the two lists agree).
 BUILTIN_ACTIVATIONS = ("elu", "leaky_relu", "linear", "relu", "sigmoid", "softplus", "tanh")
 # Network kinds, each built by tfsmooth.networks (tests check the builders cover exactly these).
 # Spectrally normalised discriminators (conv7, mlp) are the ones Theorem 1's constants apply to.
-DISCRIMINATORS = ("conv7", "mlp", "nk_mlp", "dcgan")
-SN_DISCRIMINATORS = ("conv7", "mlp")
-INPUT_RANK = {"conv7": 3, "mlp": 1}  # of the SN discriminators' --input_shape (constants mode)
+DISCRIMINATORS = ("conv7", "mlp", "nk_mlp", "dcgan", "resnet")
+SN_DISCRIMINATORS = ("conv7", "mlp", "resnet")
+# The rank of the SN discriminators' --input_shape (constants mode).
+INPUT_RANK = {"conv7": 3, "mlp": 1, "resnet": 3}
 GENERATORS = ("particle", "mlp", "dcgan")
-IMAGE_NETWORKS = ("conv7", "dcgan")  # need image data (NHWC)
+IMAGE_NETWORKS = ("conv7", "dcgan", "resnet")  # need image data (NHWC)
 UPDATES = ("alternating", "simultaneous")
 OPTIMIZERS = ("adam", "sgd")
 FEATURES = ("classifier", "inception")
@@ -60,13 +63,14 @@ def setting(default: Any, description: str | None = None, *, flag: str | None = 
 
 @dataclasses.dataclass(frozen=True)
 class DiscriminatorConfig:
-  """The discriminator: built by ``tfsmooth.networks.build_discriminator`` for the constants
+  """The discriminator: built by ``tfsmooth.app.build.build_discriminator`` for the constants
   report and for training runs alike."""
 
   kind: str = setting("conv7",
       "Discriminator: conv7 (the 7-layer SN conv net of Chu et al. Section 7), mlp (spectrally "
-      "normalised MLP), nk_mlp (Nagarajan-Kolter's ReLU MLP on x/4), dcgan (plain DCGAN conv net)."
-      " constants mode: conv7 or mlp.", flag="discriminator", choices=DISCRIMINATORS)
+      "normalised MLP), nk_mlp (Nagarajan-Kolter's ReLU MLP on x/4), dcgan (plain DCGAN conv net),"
+      " resnet (SNGAN-style residual SN net, bounded by the sum rule). constants mode: conv7, mlp "
+      "or resnet.", flag="discriminator", choices=DISCRIMINATORS)
   base_channels: int = setting(64,
       "conv7/dcgan: channels of the first convolution (the paper's 64 gives 64..512).",
       lower_bound=1)
@@ -84,7 +88,7 @@ class DiscriminatorConfig:
 
 @dataclasses.dataclass(frozen=True)
 class GeneratorConfig:
-  """The generator: built by ``tfsmooth.networks.build_generator``."""
+  """The generator: built by ``tfsmooth.app.build.build_generator``."""
 
   kind: str = setting("particle",
       "train: particle (Chu et al. Section 7: n x d trainable samples), mlp (Nagarajan-Kolter MoG "
@@ -125,9 +129,10 @@ class ConstantsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class GANConfig:
+class _GANSettings:
   """The training objective and update scheme of ``tfsmooth.gan.SmoothGAN``. ``loss`` and
-  ``penalty`` are names in the registries of ``tfsmooth.losses``."""
+  ``penalty`` are names in the registries of ``tfsmooth.losses``; ``GANConfig`` adds the
+  hyperparameters of every registered loss and penalty that these fields do not declare."""
 
   loss: str = setting("indicator", "train: base loss, a name in tfsmooth.losses.LOSSES")
   penalty: str = setting("rkhs",
@@ -151,6 +156,31 @@ class GANConfig:
   particle_batch: int = setting(0,
       "train: particles per generator step; 0 = all (the full gradient of Chu et al.'s analysis).",
       lower_bound=0)
+
+
+def _objective_hyperparameters() -> list[tuple[str, type, dataclasses.Field]]:
+  """A setting for each hyperparameter (a dataclass field) of a registered loss or penalty that
+  ``_GANSettings`` does not declare, with the object's value as its default: a new penalty
+  with its own weight gets its flag and its place in a run's manifest without an edit here
+  (register it before this module is imported; docs/architecture.md)."""
+  declared = {field.name for field in dataclasses.fields(_GANSettings)}
+  added = {}
+  for obj in (*losses.LOSSES.values(), *losses.PENALTIES.values()):
+    for name, default in losses.hyperparameters(obj).items():
+      if name in declared or name in added:
+        continue
+      field = next(f for f in dataclasses.fields(obj) if f.name == name)
+      help_text = field.metadata.get("help") or (
+          f"train: {name} of the {obj.name} {'penalty' if obj.name in losses.PENALTIES else 'loss'}"
+          f" ({type(obj).__name__}).")
+      added[name] = (name, type(default), setting(default, help_text))
+  return list(added.values())
+
+
+GANConfig = dataclasses.make_dataclass("GANConfig", _objective_hyperparameters(),
+                                       bases=(_GANSettings,), frozen=True)
+GANConfig.__doc__ = _GANSettings.__doc__
+GANConfig.__module__ = __name__
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,6 +219,8 @@ class TrainConfig:
   dataset: str = setting("mnist", "train: dataset")
   data_dir: str = setting("",
       "train: TFDS data directory for tfds:NAME datasets.", trajectory=False)
+  image_shape: tuple[int, ...] = setting((),
+      "train: folder:PATH datasets: the shape H,W,C (C = 1 or 3) every image is resized to.")
   steps: int = setting(1000,
       "train: generator steps in total (a resumed run continues to this step).",
       trajectory=False, lower_bound=1)

@@ -23,55 +23,57 @@ MOG_SAMPLES = 2000  # the mode-coverage definition (docs/training.md) uses 2,000
 STACKED_MNIST_SAMPLES = 26000  # the usual stacked-MNIST protocol (Metz et al. 2017)
 
 
-def _classifier(config: EvalConfig, dataset: str, data_dir: str = ""):
+def _classifier(config: EvalConfig, dataset: str, options: dict):
   return tfs_classifier.load_classifier(
       dataset, seed=config.classifier_seed, cache_dir=config.classifier_cache or None,
-      train_if_missing=config.train_classifier_if_missing, data_dir=data_dir or None)
+      train_if_missing=config.train_classifier_if_missing, data_dir=options.get("data_dir"))
 
 
 def feature_extractor(config: EvalConfig, dataset: str,
-                      data_dir: str = "") -> metrics.FeatureExtractor:
-  """The extractor ``config.features`` names; raises a one-line ``UserError`` if unavailable."""
+                      options: dict | None = None) -> metrics.FeatureExtractor:
+  """The extractor ``config.features`` names; raises a one-line ``UserError`` if unavailable.
+  ``options``: the dataset's options (``data.provider_options``)."""
   if config.features == "inception":
     return metrics.inception_extractor(config.inception_module)
-  model = _classifier(config, dataset, data_dir)
+  model = _classifier(config, dataset, options or {})
   return metrics.FeatureExtractor(f"classifier:{dataset}_seed{config.classifier_seed}",
                                   model.features)
 
 
-def reference_provider(provider, dataset: str, data_dir: str = ""):
+def reference_provider(provider, dataset: str, options: dict | None = None):
   """The real samples generator samples are compared with: the test split where there is one
   (so the reference set is not the training data), the training provider otherwise."""
-  if dataset in data.FILE_DATASETS or dataset.startswith(data.TFDS_PREFIX):
-    options = {"split": "test", **({"data_dir": data_dir} if data_dir else {})}
-    return data.get_provider(dataset, **options)
+  if data.spec(dataset).test_split:
+    return data.get_provider(dataset, **{**(options or {}), "split": "test"})
   return provider
 
 
-def evaluate_generator(sample_fn, dataset: str, config: EvalConfig, data_dir: str = "",
+def evaluate_generator(sample_fn, dataset: str, config: EvalConfig, options: dict | None = None,
                        extractor: metrics.FeatureExtractor | None = None) -> dict:
-  """Every metric that applies to ``dataset`` for generator samples ``sample_fn(num, seed)``."""
-  options = {"data_dir": data_dir} if data_dir else {}
+  """Every metric that applies to ``dataset`` for generator samples ``sample_fn(num, seed)``:
+  mode coverage for a distribution of known modes, FID/KID for images, and stacked MNIST's
+  mode count and KL. ``options``: the dataset's options (``data.provider_options``)."""
+  options = options or {}
   provider = data.get_provider(dataset, **options)
   if not provider.is_image:
-    if not hasattr(provider, "centers"):
-      return {}
-    coverages = [metrics.mixture_mode_coverage(sample_fn(MOG_SAMPLES, seed), provider.centers,
-                                               provider.std)
+    coverages = [provider.mode_coverage(sample_fn(MOG_SAMPLES, seed))
                  for seed in range(config.repeats)]
+    if coverages[0] is None:  # no known modes: no metric applies
+      return {}
     modes = [c.modes_covered for c in coverages]
     quality = [c.high_quality_fraction for c in coverages]
     return {"num_samples": MOG_SAMPLES, "repeats": config.repeats,
             "modes_covered_mean": float(np.mean(modes)), "modes_covered_min": int(min(modes)),
             "modes_covered": modes, "high_quality_fraction_mean": float(np.mean(quality)),
             "high_quality_fraction": quality, "num_modes": coverages[0].num_modes}
-  extractor = extractor or feature_extractor(config, dataset, data_dir)
-  reference = reference_provider(provider, dataset, data_dir)
+  extractor = extractor or feature_extractor(config, dataset, options)
+  reference = reference_provider(provider, dataset, options)
   num_samples = min(config.num_samples, reference.num_examples or config.num_samples)
   result = metrics.sample_quality(lambda num, seed: reference.sample(num, seed=seed), sample_fn,
                                   extractor, num_samples=num_samples, repeats=config.repeats)
-  if dataset == "stacked_mnist":
-    digits = _classifier(config, "mnist", data_dir)
+  spec = data.spec(dataset)
+  if spec.stacked_modes:
+    digits = _classifier(config, spec.classifier, options)
     modes = tfs_classifier.stacked_mnist_modes(sample_fn(STACKED_MNIST_SAMPLES, 0), digits)
     result["stacked_mnist"] = metrics.stacked_mnist_mode_metrics(modes)
   return result
@@ -101,8 +103,10 @@ def evaluate_run(run_dir: str, config: EvalConfig,
     raise UserError(f"--run_dir={run_dir}: no exported generator (run status "
                     f"'{manifest.get('status')}'); finish or --resume the run first")
   run_config = manifest["config"]
+  options = data.provider_options(run_config["dataset"], data_dir=run_config.get("data_dir", ""),
+                                  image_shape=tuple(run_config.get("image_shape", ())))
   result = evaluate_generator(export.load_generator(run.generator_export), run_config["dataset"],
-                              config, run_config.get("data_dir", ""), extractor)
+                              config, options, extractor)
   result["step"] = manifest.get("final_step")
   result["eval_config"] = dataclasses.asdict(config)
   rundir.write_json(run.metrics_path, result, sort_keys=False)

@@ -37,7 +37,8 @@ _REGISTRY_HELP = {
     "loss": "; ".join(f"{spec.name}: {spec.description}" for spec in losses.LOSSES.values()),
     "penalty": "; ".join(f"{name}: {description}"
                          for name, description in losses.describe_penalties().items()),
-    "dataset": ", ".join(data.DATASET_NAMES) + f", {data.TFDS_PREFIX}NAME",
+    "dataset": "; ".join(f"{name}: {description}"
+                         for name, description in data.describe_datasets().items()),
 }
 
 
@@ -181,8 +182,8 @@ def _check_run_dir(values):
 @flags.multi_flags_validator(
     ["g_lr_ratio", "generator", "discriminator", "activation", "loss"],
     message="--g_lr_ratio (gamma/gamma*) needs --generator=particle, an SN discriminator "
-    "(--discriminator=conv7 or mlp) with a smooth --activation, and a loss with a "
-    "discriminator; otherwise give --g_lr")
+    f"(--discriminator={'/'.join(config.SN_DISCRIMINATORS)}) with a smooth --activation, and a "
+    "loss with a discriminator; otherwise give --g_lr")
 def _check_gamma_ratio(values):
   if values["g_lr_ratio"] is None:
     return True
@@ -192,8 +193,8 @@ def _check_gamma_ratio(values):
 
 
 @flags.multi_flags_validator(["generator", "discriminator", "dataset"],
-                             message="--generator=dcgan and --discriminator=conv7/dcgan need an "
-                             "image --dataset")
+                             message="--generator=dcgan and --discriminator="
+                             f"{'/'.join(config.IMAGE_NETWORKS)} need an image --dataset")
 def _check_image_networks(values):
   try:
     images = data.is_image_dataset(values["dataset"])
@@ -204,8 +205,9 @@ def _check_image_networks(values):
 
 
 @flags.multi_flags_validator(["mode", "discriminator"],
-                             message="--mode=constants needs --discriminator=conv7 or mlp "
-                             "(the others are not spectrally normalised)")
+                             message="--mode=constants needs --discriminator="
+                             f"{'/'.join(config.SN_DISCRIMINATORS)} (the others are not "
+                             "spectrally normalised)")
 def _check_constants_discriminator(values):
   return values["mode"] != "constants" or values["discriminator"] in config.SN_DISCRIMINATORS
 

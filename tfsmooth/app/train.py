@@ -22,7 +22,6 @@ import tensorflow as tf
 
 from tfsmooth import data
 from tfsmooth import distribute
-from tfsmooth import metrics
 from tfsmooth import provenance
 from tfsmooth.app import build
 from tfsmooth.app import config as tfs_config
@@ -205,9 +204,9 @@ class RunMonitor(keras.callbacks.Callback):
       else:
         self._scatter(samples, path, step)
         np.save(self.run.sample_path(step, "npy"), samples)
-        if hasattr(self.provider, "centers"):
-          self.coverage = metrics.mixture_mode_coverage(samples, self.provider.centers,
-                                                        self.provider.std)
+        coverage = self.provider.mode_coverage(samples)  # None: no known modes
+        if coverage:
+          self.coverage = coverage
           tf.summary.scalar("modes_covered", self.coverage.modes_covered)
           tf.summary.scalar("high_quality_fraction", self.coverage.high_quality_fraction)
           self.run.append_coverage({"step": step, **dataclasses.asdict(self.coverage)})
@@ -250,8 +249,8 @@ def write_snapshot_figure(run: RunDirectory, provider, writer=None,
     else:
       axis.hist([real[:, 0], samples[:, 0]], bins=40)
     title = f"step {step}"
-    if hasattr(provider, "centers"):
-      coverage = metrics.mixture_mode_coverage(samples, provider.centers, provider.std)
+    coverage = provider.mode_coverage(samples)
+    if coverage:
       title += f"\n{coverage.modes_covered}/{coverage.num_modes} modes"
     axis.set_title(title, fontsize=8)
     axis.set_xticks([])
@@ -312,6 +311,12 @@ def _save_interrupted(model, manager, run, manifest, elapsed):
                  f"checkpoint in {run.checkpoints}")
 
 
+def dataset_options(config: TrainConfig) -> dict:
+  """The options of the run's dataset (``data.get_provider``) from its settings."""
+  return data.provider_options(config.dataset, data_dir=config.data_dir,
+                               image_shape=tuple(config.image_shape))
+
+
 def train(config: TrainConfig, verbose: int = 1) -> dict:
   """Runs (or resumes) a training run; returns the final manifest.
 
@@ -327,7 +332,7 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
   if distribute.is_chief(strategy):
     run.check_writable()  # before data, models or a directory are made
     run.check_start(config)  # refused here, an existing run directory is left untouched
-  data.check_available(config.dataset, data_dir=config.data_dir or None)
+  data.check_available(config.dataset, **dataset_options(config))
   chief = distribute.is_chief(strategy)
   if not chief:  # another worker of a multi-worker run: it writes only to a temporary directory
     return _train(config, strategy, RunDirectory(tempfile.mkdtemp(prefix="tfsmooth_worker_")),
@@ -350,15 +355,15 @@ def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirector
   """``train`` once the run directory is checked and locked (``run`` is ``shared``, the run
   directory, on the chief and a temporary directory on the other workers)."""
   chief = run is shared
-  options = {"data_dir": config.data_dir} if config.data_dir else {}
-  provider = data.get_provider(config.dataset, seed=config.seed, **options)
+  provider = data.get_provider(config.dataset, seed=config.seed, **dataset_options(config))
   evaluator, extractor = None, None
   if config.eval_at_end or config.eval_every:
     # Load (or train) the feature extractor now: a missing one fails before training.
-    extractor = (evaluate.feature_extractor(config.evaluation, config.dataset, config.data_dir)
+    extractor = (evaluate.feature_extractor(config.evaluation, config.dataset,
+                                            dataset_options(config))
                  if provider.is_image else None)
     evaluator = functools.partial(evaluate.evaluate_generator, dataset=config.dataset,
-                                  config=config.evaluation, data_dir=config.data_dir,
+                                  config=config.evaluation, options=dataset_options(config),
                                   extractor=extractor)
 
   # Seeded after the extractor: training a missing classifier draws random numbers too, and the
