@@ -1,8 +1,11 @@
-"""The house rules: the library never imports the application, and ``import tfsmooth`` gives the
-public API quietly."""
+"""The house rules: the library never imports the application, ``import tfsmooth`` gives the
+public API quietly, and every public name documents its parameters (Google style)."""
 
 import ast
+import dataclasses
+import inspect
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -67,6 +70,60 @@ def test_every_public_name_has_a_docstring(name):
   import tfsmooth  # pylint: disable=g-import-not-at-top
   value = getattr(tfsmooth, name)
   assert (value.__doc__ or "").strip(), f"tfsmooth.{name} has no docstring"
+
+
+def _parameters(value) -> list[str]:
+  """The parameters a public name is called with: a function's, or a class's constructor's
+  (``__init__``: a dataclass's fields), without ``self``, ``*args`` and ``**kwargs``."""
+  signature = inspect.signature(value.__init__ if inspect.isclass(value) else value)
+  parameters = list(signature.parameters.values())[1 if inspect.isclass(value) else 0:]
+  return [p.name for p in parameters
+          if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+
+
+def _section(doc: str, title: str) -> list[str] | None:
+  """The lines of the Google-style section ``title:`` of a cleaned docstring (None if absent):
+  every line after the title up to the next unindented one."""
+  lines = doc.splitlines()
+  if f"{title}:" not in lines:
+    return None
+  body = []
+  for line in lines[lines.index(f"{title}:") + 1:]:
+    if line and not line.startswith(" "):
+      break
+    body.append(line)
+  return body
+
+
+@pytest.mark.parametrize("name", __import__("tfsmooth").__all__)
+def test_every_public_name_documents_its_parameters(name):
+  """Google style: a function's parameters under ``Args:``, a dataclass's fields under
+  ``Attributes:``, another class's constructor parameters under either (a Keras layer or model:
+  ``Args:``); one entry per parameter; ``Returns:`` for a function annotated to return a
+  value."""
+  import tfsmooth  # pylint: disable=g-import-not-at-top
+  value = getattr(tfsmooth, name)
+  parameters = _parameters(value)
+  doc = inspect.getdoc(value) or ""
+  if dataclasses.is_dataclass(value):
+    titles = ("Attributes",)
+  elif inspect.isclass(value):
+    titles = ("Args", "Attributes")
+  else:
+    titles = ("Args",)
+  if parameters:
+    sections = [_section(doc, title) for title in titles]
+    assert any(s is not None for s in sections), (
+        f"tfsmooth.{name} takes {', '.join(parameters)}; its docstring has no "
+        f"{' or '.join(t + ':' for t in titles)} section")
+    entries = {match.group(1) for section in sections if section for line in section
+               if (match := re.match(r"  \**(\w+)( \(.*\))?:", line))}
+    missing = [p for p in parameters if p not in entries]
+    assert not missing, f"tfsmooth.{name}: no entry for {', '.join(missing)}"
+  if not inspect.isclass(value):
+    returns = inspect.signature(value).return_annotation
+    if returns not in (inspect.Signature.empty, None):
+      assert _section(doc, "Returns") is not None, f"tfsmooth.{name} has no Returns: section"
 
 
 def test_an_unknown_name_is_an_attribute_error():

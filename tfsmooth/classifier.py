@@ -402,6 +402,19 @@ def load_classifier(dataset: str, seed: int = 0, cache_dir: str | None = None,
   """The cached classifier of ``dataset`` and ``seed`` (``stacked_mnist``: the ``mnist`` model
   applied per channel).
 
+  Args:
+    dataset: a labelled image dataset, or one whose registry entry names another's classifier
+      (``stacked_mnist``).
+    seed: the classifier's training seed.
+    cache_dir: the cache (default ``default_cache_dir()``: ``$TFSMOOTH_CACHE`` or
+      ``~/.cache/tfsmooth/classifiers``).
+    train_if_missing: train and cache it (``train_classifier``) if it is not cached.
+    data_dir: where the dataset lives, as in ``tfsmooth.data.get_provider``; used only to train.
+    verbose: 1 prints one line per training epoch (stderr); used only to train.
+
+  Returns:
+    The ``Classifier``: features and predicted labels of images in [-1, 1].
+
   Raises:
     ClassifierUnavailableError: not cached and ``train_if_missing`` is False (the message is one
       line with the command that builds it).

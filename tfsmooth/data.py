@@ -653,6 +653,15 @@ def get_provider(name: str, seed: int = 0, **options) -> DataProvider:
     folder:<path>: ``image_shape`` (height, width, channels: every image file in the folder,
       resized to it).
 
+  Args:
+    name: a ``--dataset`` value (``dataset_names()``): a registered name, ``tfds:NAME`` or
+      ``folder:PATH``.
+    seed: the provider seed: batch ``step`` is a pure function of ``(seed, step)``.
+    **options: the dataset's keyword options, above.
+
+  Returns:
+    The ``DataProvider``.
+
   Raises:
     DatasetUnavailableError: the dataset is not on this machine (one line saying how to get it).
     ValueError: an unknown dataset name or option.

@@ -88,6 +88,21 @@ def register_activation(name: str, fn: Callable[[tf.Tensor], tf.Tensor], lipschi
   The constants are the user's claim; ``tfsmooth.verify.activation_constants`` estimates both
   on a grid so a test can check them. ``smoothness=math.inf`` marks a non-smooth activation
   (condition D2 of Chu et al. then fails and ``beta1`` is infinite).
+
+  Args:
+    name: the name ``SmoothActivation`` and ``get_activation`` know it by.
+    fn: the activation, applied elementwise to a tensor.
+    lipschitz: ``sup|s'|``, the activation's Lipschitz constant (>= 0).
+    smoothness: ``sup|s''|``, the Lipschitz constant of its derivative (>= 0; ``math.inf`` if
+      it has none).
+    overwrite: replace an activation already registered as ``name``.
+
+  Returns:
+    The registered ``ActivationSpec``.
+
+  Raises:
+    ValueError: ``name`` is already registered and ``overwrite`` is False, or a constant is
+      negative or NaN.
   """
   if name in _ACTIVATIONS and not overwrite:
     raise ValueError(f"activation '{name}' is already registered (pass overwrite=True)")
@@ -130,7 +145,17 @@ register_activation("linear", tf.identity, 1.0, 0.0)
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class SmoothActivation(keras.layers.Layer):
-  """Elementwise activation from the registry, e.g. ``SmoothActivation("elu")``."""
+  """Elementwise activation from the registry, e.g. ``SmoothActivation("elu")``.
+
+  Its bounds are the registered constants: ``(sup|s'|, sup|s''|)``.
+
+  Args:
+    activation: the name of a registered activation (``register_activation``).
+    **kwargs: passed to ``keras.layers.Layer``.
+
+  Raises:
+    ValueError: ``activation`` is not registered.
+  """
 
   def __init__(self, activation: str = "elu", **kwargs):
     super().__init__(**kwargs)
@@ -152,7 +177,15 @@ class SmoothActivation(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class AlphaScale(keras.layers.Layer):
   """Multiplies by the fixed constant ``alpha > 0``: the final scale of Chu et al. Section 7,
-  which sets the discriminator's Lipschitz constant (D1) once every other layer is 1-Lipschitz."""
+  which sets the discriminator's Lipschitz constant (D1) once every other layer is 1-Lipschitz.
+
+  Args:
+    alpha: the scale (not trained); the layer's bounds are ``(alpha, 0)``.
+    **kwargs: passed to ``keras.layers.Layer``.
+
+  Raises:
+    ValueError: ``alpha`` is not > 0.
+  """
 
   def __init__(self, alpha: float = 1.0, **kwargs):
     super().__init__(**kwargs)
@@ -265,6 +298,17 @@ class SNDense(_SpectralNormalized):
 
   For a dense layer the kernel matrix is the operator, so its spectral norm is exact;
   ``bounds()`` uses an SVD.
+
+  Args:
+    units: the output width.
+    power_iterations: power-iteration steps that refine ``u`` per training call (>= 1).
+    use_bias: add a trainable bias after the normalised map.
+    kernel_initializer: the kernel's Keras initializer (name or object).
+    bias_initializer: the bias's Keras initializer (name or object).
+    **kwargs: passed to ``keras.layers.Layer``.
+
+  Raises:
+    ValueError: ``power_iterations`` < 1.
   """
 
   def __init__(self, units: int, **kwargs):
@@ -319,6 +363,23 @@ class SNConv2D(_SpectralNormalized):
   normalised layer's operator norm is typically 1.2-2.3 (see docs/constants.md), and
   ``bounds()`` reports it. Each input pixel enters at most ``ceil(kh/sh)*ceil(kw/sw)`` patches,
   so the norm is at most ``sqrt(ceil(kh/sh)*ceil(kw/sw)) * |M|`` (Tsuzuku et al. 2018).
+
+  Args:
+    filters: output channels.
+    kernel_size: ``kh`` and ``kw``: an int for a square kernel, or a pair.
+    strides: ``sh`` and ``sw``: an int or a pair.
+    padding: ``"same"`` or ``"valid"`` (either case).
+    norm: ``"exact"`` (the convolution's operator norm on the input shape) or ``"kernel"``
+      (Miyato et al.'s reshaped kernel).
+    power_iterations: power-iteration steps that refine ``u`` per training call (>= 1).
+    use_bias: add a trainable bias after the normalised map.
+    kernel_initializer: the kernel's Keras initializer (name or object).
+    bias_initializer: the bias's Keras initializer (name or object).
+    **kwargs: passed to ``keras.layers.Layer``.
+
+  Raises:
+    ValueError: an unknown ``norm`` or ``padding``, ``power_iterations`` < 1; when built,
+      ``norm="exact"`` on an input of unknown height or width.
   """
 
   NORMS = ("exact", "kernel")  # tfsmooth.app.config.SN_NORMS names the same (a test checks)
@@ -484,7 +545,13 @@ def _pair(value) -> tuple[int, int]:
 
 def converge_spectral_norms(model: keras.Model, iterations: int = 200) -> None:
   """Converges ``u`` in every spectrally normalised layer of ``model`` (e.g. right after
-  building it, before reporting its constants)."""
+  building it, before reporting its constants).
+
+  Args:
+    model: a built Keras model; the layers of nested models are included.
+    iterations: power-iteration steps per layer, for a layer that converges by power iteration
+      (``SNDense`` and ``SNConv2D`` set ``u`` by SVD or Lanczos iteration and ignore it).
+  """
   for layer in _all_layers(model):
     if isinstance(layer, _SpectralNormalized):
       layer.converge(iterations)

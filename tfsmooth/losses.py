@@ -94,7 +94,12 @@ class Penalty:
 class MMDLoss:
   """``J = lambda/2 * MMD^2`` with a Gaussian kernel of width ``kernel_sigma``: the closed-form
   loss of GMMN (Li et al. 2015); no discriminator is trained (Chu et al. Table 1; then
-  ``beta2 = lambda / sigma^2``, docs/theory.md)."""
+  ``beta2 = lambda / sigma^2``, docs/theory.md).
+
+  Attributes:
+    kernel_sigma: sigma, the width of the Gaussian kernel ``exp(-|x-y|^2 / (2 sigma^2))``.
+    penalty_lambda: lambda, the loss's scale.
+  """
 
   kernel_sigma: float = 1.0
   penalty_lambda: float = 1.0
@@ -117,13 +122,28 @@ PENALTIES: dict[str, Penalty] = {}
 
 def register_loss(loss):
   """Adds ``loss`` (a ``Loss``, or an object with the same attributes) to the registry under
-  its ``name``; returns it."""
+  its ``name``; returns it.
+
+  Args:
+    loss: the loss; it replaces any loss registered under the same name.
+
+  Returns:
+    ``loss``.
+  """
   LOSSES[loss.name] = loss
   return loss
 
 
 def register_penalty(penalty: Penalty) -> Penalty:
-  """Adds ``penalty`` (an instance: its fields are the defaults) under its ``name``."""
+  """Adds ``penalty`` (an instance: its fields are the defaults) under its ``name``.
+
+  Args:
+    penalty: an instance of a ``Penalty`` subclass; it replaces any penalty registered under the
+      same name.
+
+  Returns:
+    ``penalty``.
+  """
   PENALTIES[penalty.name] = penalty
   return penalty
 
@@ -137,7 +157,20 @@ def _with(prototype, hyperparameters):
 
 
 def get_loss(name: str, **hyperparameters):
-  """The loss registered as ``name``, with those ``hyperparameters`` that it has."""
+  """The loss registered as ``name``, with those ``hyperparameters`` that it has.
+
+  Args:
+    name: a registered loss (``LOSSES``), e.g. ``"indicator"`` or ``"mmd"``.
+    **hyperparameters: values for the loss's fields (``MMDLoss``: ``kernel_sigma``,
+      ``penalty_lambda``); others are ignored, so a run can pass all of its settings.
+
+  Returns:
+    The registered loss; a dataclass loss with hyperparameters is a copy with the given ones
+    replaced (a ``Loss`` has none and is returned as registered).
+
+  Raises:
+    ValueError: ``name`` is not registered.
+  """
   if name not in LOSSES:
     raise ValueError(f"unknown loss '{name}'; known: {', '.join(LOSSES)}")
   return _with(LOSSES[name], hyperparameters)
@@ -145,7 +178,19 @@ def get_loss(name: str, **hyperparameters):
 
 def get_penalty(name: str, **hyperparameters) -> Penalty | None:
   """The penalty registered as ``name`` with those ``hyperparameters`` that it has; None for
-  ``"none"``."""
+  ``"none"``.
+
+  Args:
+    name: a registered penalty (``PENALTIES``, e.g. ``"rkhs"`` or ``"gp"``) or ``"none"``.
+    **hyperparameters: values for the penalty's fields (e.g. ``penalty_lambda``,
+      ``gp_weight``); others are ignored, so a run can pass all of its settings.
+
+  Returns:
+    A copy of the registered penalty with the given fields replaced, or None for ``"none"``.
+
+  Raises:
+    ValueError: ``name`` is not registered.
+  """
   if name == NO_PENALTY:
     return None
   if name not in PENALTIES:
@@ -266,7 +311,16 @@ def discriminator_at_interpolates(discriminator, real, fake, seed):
 @dataclasses.dataclass(frozen=True)
 class RKHSPenalty(Penalty):
   """The truncated Gaussian-RKHS norm of Chu et al. Section 6.1 (``rkhs_penalty``) on random
-  interpolates of real and generated samples."""
+  interpolates of real and generated samples:
+  ``E[w_out phi(x_hat)^2 + w_grad (sigma^2 / 2) |grad phi(x_hat)|^2] / (2 lambda)``.
+
+  Attributes:
+    penalty_lambda: lambda, the Moreau-Yosida weight; the penalty is divided by ``2 lambda``
+      and gives ``beta2 = lambda / sigma^2`` (D3).
+    kernel_sigma: sigma, the Gaussian kernel's width.
+    output_penalty_weight: w_out, the weight of the ``phi(x_hat)^2`` term.
+    gradient_penalty_weight: w_grad, the weight of the gradient term.
+  """
 
   penalty_lambda: float = 1.0
   kernel_sigma: float = 1.0
@@ -286,7 +340,11 @@ class RKHSPenalty(Penalty):
 @dataclasses.dataclass(frozen=True)
 class GradientPenalty(Penalty):
   """WGAN-GP (Gulrajani et al. 2017): ``gp_weight * E (|grad D(x_hat)| - 1)^2`` on random
-  interpolates."""
+  interpolates.
+
+  Attributes:
+    gp_weight: the penalty's weight (Gulrajani et al. use 10).
+  """
 
   gp_weight: float = 10.0
   name: ClassVar[str] = "gp"

@@ -54,7 +54,14 @@ class FeaturesUnavailableError(UserError, ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class FeatureExtractor:
-  """``fn(images in [-1, 1], NHWC) -> (N, d)`` features, and the name every number carries."""
+  """``fn(images in [-1, 1], NHWC) -> (N, d)`` features, and the name every number carries.
+
+  Calling it returns the features as a float64 array.
+
+  Attributes:
+    name: the features' name, reported with every FID and KID (e.g. ``"inception:<handle>"``).
+    fn: ``(N, H, W, C)`` float32 images in [-1, 1] -> ``(N, d)`` features.
+  """
 
   name: str
   fn: Callable[[np.ndarray], np.ndarray]
@@ -65,7 +72,15 @@ class FeatureExtractor:
 
 def frechet_distance(real_features, fake_features) -> float:
   """FID on given features: ``tfgan.eval.frechet_classifier_distance_from_activations``
-  (computed in float64)."""
+  (computed in float64).
+
+  Args:
+    real_features: ``(N, d)`` features of real samples.
+    fake_features: ``(M, d)`` features of generated samples, from the same extractor.
+
+  Returns:
+    The Frechet distance between Gaussians fitted to the two sets of features.
+  """
   tfgan = compat.import_tfgan()
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return float(tfgan.eval.frechet_classifier_distance_from_activations(
@@ -76,7 +91,15 @@ def kernel_distance(real_features, fake_features) -> float:
   """KID (MMD^2 with the cubic polynomial kernel, Binkowski et al. 2018):
   ``tfgan.eval.kernel_classifier_distance_from_activations`` (float64), TF-GAN's block
   estimator: the mean of the unbiased estimates over consecutive blocks of at most 1,024
-  samples (docs/metrics.md, "Which KID")."""
+  samples (docs/metrics.md, "Which KID").
+
+  Args:
+    real_features: ``(N, d)`` features of real samples.
+    fake_features: ``(M, d)`` features of generated samples, from the same extractor.
+
+  Returns:
+    The KID estimate (unbiased, so it can be slightly negative).
+  """
   tfgan = compat.import_tfgan()
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return float(tfgan.eval.kernel_classifier_distance_from_activations(
@@ -99,6 +122,18 @@ def inception_extractor(module: str = "", batch_size: int = 50) -> FeatureExtrac
 
   Images in [-1, 1] are resized to 299x299 (bilinear) and grayscale is repeated to RGB, which is
   the input TF-GAN's module expects.
+
+  Args:
+    module: the SavedModel directory or TF-Hub handle; empty: TF-GAN's own Inception handle
+      (``tfgan.eval.INCEPTION_TFHUB``), which must be in the TF-Hub cache.
+    batch_size: images per call of the Inception module.
+
+  Returns:
+    A ``FeatureExtractor`` named ``inception:<module>``.
+
+  Raises:
+    FeaturesUnavailableError: the handle is not in the TF-Hub cache, or the directory holds no
+      ``saved_model.pb``.
   """
   tfgan = compat.import_tfgan()
   handle = module or tfgan.eval.INCEPTION_TFHUB
@@ -138,7 +173,20 @@ def sample_quality(real_sample_fn, fake_sample_fn, extractor: FeatureExtractor,
                    num_samples: int = 10000, repeats: int = 1) -> dict:
   """FID and KID between ``num_samples`` real and generated samples, over ``repeats`` draws
   (``*_sample_fn(num, seed)``, seed = repeat index): mean, std and every value, with the
-  features and sample count named."""
+  features and sample count named.
+
+  Args:
+    real_sample_fn: ``(num, seed) -> (num, H, W, C)`` real images in [-1, 1].
+    fake_sample_fn: ``(num, seed) -> (num, H, W, C)`` generated images in [-1, 1].
+    extractor: the features both distances are computed on.
+    num_samples: real and generated samples per draw.
+    repeats: draws, with seeds ``0 .. repeats - 1``.
+
+  Returns:
+    ``{"features", "num_samples", "repeats", "fid_mean", "fid_std", "fid", "kid_mean",
+    "kid_std", "kid"}``: ``fid`` and ``kid`` list every draw's value; the std is the population
+    std over draws (0 for one draw).
+  """
   fids, kids = [], []
   for repeat in range(repeats):
     real = extractor(real_sample_fn(num_samples, repeat))

@@ -24,7 +24,20 @@ def conv7_discriminator(input_shape: Sequence[int] = (32, 32, 3), base_channels:
                         activation: str = "elu", alpha: float = 1.0, sn_norm: str = "exact",
                         name: str = "conv7_discriminator") -> keras.Sequential:
   """The 7-layer spectrally normalised conv discriminator of Chu et al. Section 7:
-  channels ``base * (1, 1, 2, 2, 4, 4, 8)``, a dense output and the scale ``alpha``."""
+  channels ``base * (1, 1, 2, 2, 4, 4, 8)``, a dense output and the scale ``alpha``.
+
+  Args:
+    input_shape: ``(H, W, C)`` of one image.
+    base_channels: ``base``, the channels of the first convolution.
+    activation: a registered activation (``tfsmooth.layers.register_activation``) after every
+      convolution.
+    alpha: the final scale: the model's Lipschitz bound (D1).
+    sn_norm: ``SNConv2D``'s ``norm``, ``"exact"`` or ``"kernel"``.
+    name: the model's name.
+
+  Returns:
+    A built ``keras.Sequential`` from ``(batch, H, W, C)`` to ``(batch, 1)``.
+  """
   model = keras.Sequential(name=name)
   model.add(keras.Input(tuple(input_shape)))
   for kernel_size, stride, multiplier in CONV7_LAYOUT:
@@ -40,7 +53,19 @@ def conv7_discriminator(input_shape: Sequence[int] = (32, 32, 3), base_channels:
 def mlp_discriminator(input_dim: int, hidden_units: Sequence[int] = (128, 128),
                       activation: str = "elu", alpha: float = 1.0,
                       name: str = "mlp_discriminator") -> keras.Sequential:
-  """A spectrally normalised MLP discriminator with smooth activations and final scale alpha."""
+  """A spectrally normalised MLP discriminator with smooth activations and final scale alpha.
+
+  Args:
+    input_dim: the width of one (flat) sample.
+    hidden_units: the width of each hidden ``SNDense`` layer, input to output.
+    activation: a registered activation (``tfsmooth.layers.register_activation``) after every
+      hidden layer.
+    alpha: the final scale: the model's Lipschitz bound (D1).
+    name: the model's name.
+
+  Returns:
+    A built ``keras.Sequential`` from ``(batch, input_dim)`` to ``(batch, 1)``.
+  """
   model = keras.Sequential(name=name)
   model.add(keras.Input((int(input_dim),)))
   for units in hidden_units:
@@ -56,7 +81,18 @@ def nk_mlp_discriminator(input_dim: int, hidden_units: Sequence[int] = (128,),
                          name: str = "nk_mlp_discriminator") -> keras.Sequential:
   """The mixture-of-Gaussians discriminator of Nagarajan and Kolter's public code: an MLP with
   one ReLU layer of 128 units on ``x / 4``, orthogonal initialisation with gain 0.8. Not
-  spectrally normalised (their analysis does not need it)."""
+  spectrally normalised (their analysis does not need it).
+
+  Args:
+    input_dim: the width of one (flat) sample.
+    hidden_units: the width of each hidden ReLU layer, input to output.
+    input_scale: the factor the input is multiplied by first (0.25: ``x / 4``).
+    init_gain: the gain of the orthogonal initialisation of every dense layer.
+    name: the model's name.
+
+  Returns:
+    A built ``keras.Sequential`` from ``(batch, input_dim)`` to ``(batch, 1)``.
+  """
   init = keras.initializers.Orthogonal(gain=init_gain)
   model = keras.Sequential(name=name)
   model.add(keras.Input((int(input_dim),)))
@@ -70,7 +106,16 @@ def nk_mlp_discriminator(input_dim: int, hidden_units: Sequence[int] = (128,),
 def dcgan_discriminator(input_shape: Sequence[int], base_channels: int = 64,
                         name: str = "dcgan_discriminator") -> keras.Sequential:
   """A small DCGAN discriminator (Radford et al. 2016): stride-2 4x4 convolutions with
-  LeakyReLU(0.2), then a dense output; for stacked MNIST (Nagarajan and Kolter Section 6)."""
+  LeakyReLU(0.2), then a dense output; for stacked MNIST (Nagarajan and Kolter Section 6).
+
+  Args:
+    input_shape: ``(H, W, C)`` of one image.
+    base_channels: the channels of the first convolution (then 2x and 4x).
+    name: the model's name.
+
+  Returns:
+    A built ``keras.Sequential`` from ``(batch, H, W, C)`` to ``(batch, 1)``.
+  """
   model = keras.Sequential(name=name)
   model.add(keras.Input(tuple(input_shape)))
   for multiplier in (1, 2, 4):
@@ -138,7 +183,18 @@ def resnet_discriminator(input_shape: Sequence[int] = (32, 32, 3), base_channels
 def mlp_generator(noise_dim: int, output_dim: int, hidden_units: Sequence[int] = (128, 128),
                   init_gain: float = 0.8, name: str = "mlp_generator") -> keras.Sequential:
   """The mixture-of-Gaussians generator of Nagarajan and Kolter's public code: 2x128 ReLU MLP
-  from the noise, orthogonal initialisation with gain 0.8, linear output."""
+  from the noise, orthogonal initialisation with gain 0.8, linear output.
+
+  Args:
+    noise_dim: the width of the latent noise.
+    output_dim: the width of one (flat) sample.
+    hidden_units: the width of each hidden ReLU layer, input to output.
+    init_gain: the gain of the orthogonal initialisation of every dense layer.
+    name: the model's name.
+
+  Returns:
+    A built ``keras.Sequential`` from ``(batch, noise_dim)`` to ``(batch, output_dim)``.
+  """
   init = keras.initializers.Orthogonal(gain=init_gain)
   model = keras.Sequential(name=name)
   model.add(keras.Input((int(noise_dim),)))
@@ -154,8 +210,21 @@ def dcgan_generator(noise_dim: int, output_shape: Sequence[int], base_channels: 
   """A small DCGAN generator: dense to (H/4, W/4, 2*base), two stride-2 transposed convolutions
   with batch norm and ReLU, tanh output in [-1, 1]. Needs H and W divisible by 4.
 
-  ``synchronized_bn``: batch statistics over the global batch under a multi-replica strategy
-  (all-reduced moments), so N replicas normalise as one device does."""
+  Args:
+    noise_dim: the width of the latent noise.
+    output_shape: ``(H, W, C)`` of one generated image.
+    base_channels: ``base``: the dense layer gives ``2*base`` channels, the first transposed
+      convolution ``base``.
+    synchronized_bn: batch statistics over the global batch under a multi-replica strategy
+      (all-reduced moments), so N replicas normalise as one device does.
+    name: the model's name.
+
+  Returns:
+    A built ``keras.Sequential`` from ``(batch, noise_dim)`` to ``(batch, H, W, C)``.
+
+  Raises:
+    ValueError: H or W is not divisible by 4.
+  """
   height, width, channels = (int(v) for v in output_shape)
   if height % 4 or width % 4:
     raise ValueError(f"dcgan_generator needs height and width divisible by 4, got "
@@ -179,7 +248,14 @@ def dcgan_generator(noise_dim: int, output_shape: Sequence[int], base_channels: 
 class ParticleGenerator(keras.Model):
   """Chu et al.'s particle generator (Section 7): ``theta`` is an ``n x d`` trainable matrix and
   ``X_theta(z) = theta[z]`` for ``z`` uniform on ``{0..n-1}``; its inputs are row indices.
-  A = 1/sqrt(n), B = 0 (``tfsmooth.theory.particle_generator_constants``)."""
+  A = 1/sqrt(n), B = 0 (``tfsmooth.theory.particle_generator_constants``).
+
+  Args:
+    num_particles: n, the number of particles.
+    sample_shape: the shape of one particle (one sample), e.g. ``(2,)`` or ``(28, 28, 1)``.
+    init_std: the standard deviation of the particles' N(0, std^2) initialisation.
+    **kwargs: passed to ``keras.Model``.
+  """
 
   def __init__(self, num_particles: int, sample_shape: Sequence[int], init_std: float = 1.0,
                **kwargs):

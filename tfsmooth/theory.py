@@ -218,6 +218,20 @@ def model_bounds(model: keras.Model) -> ModelBounds:
 
   For ``alpha * W_k s(W_{k-1} ... s(W_1 x))`` with unit operator norms and 1-Lipschitz
   activations this gives ``lipschitz = alpha`` and ``beta1 = alpha * sum(beta_s)``.
+
+  Args:
+    model: a built ``keras.Sequential`` or functional ``keras.Model`` of layers tfsmooth can
+      bound (``layer_bounds``), as it computes at inference.
+
+  Returns:
+    ``ModelBounds``: ``lipschitz`` (alpha, D1), ``beta1`` (D2) and one ``LayerBound`` per layer
+    and sum, in topological order.
+
+  Raises:
+    ValueError: ``model`` is not built.
+    UnboundedLayerError: a layer whose bounds tfsmooth cannot state, or a graph it cannot walk
+      (several inputs or outputs, a merge that is not a same-shape sum, a layer applied twice,
+      a subclassed model).
   """
   if not model.built:
     raise ValueError(f"model '{model.name}' is not built; call it on an input first")
@@ -276,7 +290,21 @@ def gamma_star(smoothness: float) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class StabilityConstants:
-  """Every constant of Theorem 1 for one discriminator + penalty + generator."""
+  """Every constant of Theorem 1 for one discriminator + penalty + generator.
+
+  Attributes:
+    alpha: the discriminator's Lipschitz constant (D1).
+    beta1: the Lipschitz constant of its gradient in x (D2); ``inf`` with a non-smooth
+      activation.
+    beta2: the Lipschitz constant of its gradient in mu (D3), ``lambda / sigma^2`` from the RKHS
+      penalty (``rkhs_beta2``).
+    generator_a: A, the generator's Lipschitz constant in expectation (G1).
+    generator_b: B, the Lipschitz constant of its Jacobian (G2).
+    smoothness: ``L = alpha*B + A^2*(beta1 + beta2)``.
+    gamma_star: ``1/L``, the largest generator learning rate of Theorem 1 (0 when L is
+      infinite, ``inf`` when L is 0).
+    discriminator: the discriminator's ``ModelBounds``, with the per-layer breakdown.
+  """
 
   alpha: float
   beta1: float
@@ -292,7 +320,26 @@ def stability_constants(discriminator: keras.Model, penalty_lambda: float, kerne
                         n_particles: int | None = None, generator_a: float | None = None,
                         generator_b: float | None = None) -> StabilityConstants:
   """The constants for a particle generator (give ``n_particles``) or a parametric generator
-  whose A and B the user states (give ``generator_a`` and ``generator_b``)."""
+  whose A and B the user states (give ``generator_a`` and ``generator_b``).
+
+  Args:
+    discriminator: a built discriminator of bounded layers (``model_bounds``).
+    penalty_lambda: lambda of the RKHS penalty (> 0).
+    kernel_sigma: sigma of the RKHS penalty's Gaussian kernel (> 0).
+    n_particles: n of a particle generator: A = 1/sqrt(n), B = 0 (Section 7).
+    generator_a: A (G1) of a parametric generator (>= 0).
+    generator_b: B (G2) of a parametric generator (>= 0).
+
+  Returns:
+    ``StabilityConstants``.
+
+  Raises:
+    ValueError: neither ``n_particles`` nor both of ``generator_a`` and ``generator_b`` (or all
+      three) given, a negative A or B, ``n_particles`` < 1, ``penalty_lambda`` or
+      ``kernel_sigma`` not > 0, or ``discriminator`` not built.
+    UnboundedLayerError: a layer of ``discriminator`` that tfsmooth cannot bound
+      (``model_bounds``).
+  """
   if (n_particles is None) == (generator_a is None or generator_b is None):
     raise ValueError("give either n_particles (particle generator) or both generator_a and "
                      "generator_b (parametric generator)")

@@ -155,7 +155,28 @@ def verify_model(model: keras.Model, num_starts: int = 32, steps: int = 50,
                  power_iterations: int = 20, seed: int = 0) -> Verification:
   """Estimates the Lipschitz constant and smoothness of ``model`` (at inference) and returns them
   next to the bounds of ``theory.model_bounds``. ``model`` is any model that function accepts
-  (Sequential or functional, one input, residual sums); only calling it is needed here."""
+  (Sequential or functional, one input, residual sums); only calling it is needed here.
+
+  Both estimates are lower estimates of a supremum, so a correct bound lies above them.
+
+  Args:
+    model: a built model with one scalar output per example.
+    num_starts: random starts for the Lipschitz search, and points for the smoothness search.
+    steps: gradient-ascent steps of the Lipschitz search; the smoothness search takes
+      ``steps // 2``.
+    power_iterations: Hessian-vector power-iteration steps at each point of the smoothness
+      search, before and after its ascent.
+    seed: the seed of the random starts.
+
+  Returns:
+    ``Verification``: ``lipschitz_bound`` and ``smoothness_bound`` (alpha and beta1 of
+    ``model_bounds``) next to ``lipschitz_estimate`` and ``smoothness_estimate``; ``holds`` is
+    whether both estimates lie below their bounds.
+
+  Raises:
+    ValueError: ``model`` is not built.
+    UnboundedLayerError: a layer or graph ``theory.model_bounds`` cannot bound.
+  """
   bounds = theory.model_bounds(model)
   input_shape = tuple(model.inputs[0].shape[1:])
 
