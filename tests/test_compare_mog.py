@@ -72,7 +72,7 @@ def test_members_are_each_method_flagfile_then_the_schedule_then_the_seed():
 
 @pytest.mark.parametrize("args,line", [
     (["--methods=nk_mog_nope", "--out_dir={tmp}"],
-     "compare_mog: error: flag --methods: no runs/nk_mog_nope.flags"),
+     "compare_mog: error: flag --methods: no flagfile tfsmooth/runs/nk_mog_nope.flags"),
     (["--seeds=0,x", "--out_dir={tmp}"], "compare_mog: error: flag --seeds=0,x: must be integers"),
     (["--parallel=0", "--out_dir={tmp}"],
      "compare_mog: error: flag --parallel=0: 0 is not a positive integer"),

@@ -253,6 +253,7 @@ def test_a_run_directory_of_an_older_tfsmooth_resumes(tmp_path):
                 verbose=0)
 
 
+@pytest.mark.slow  # two 8,000-step runs (2.4 min on 2 cores): a reproduction, `make test-slow`
 def test_mog_eta_covers_more_modes_than_the_plain_gan_in_a_short_run(tmp_path):
   """Nagarajan-Kolter's MoG networks and batch, simultaneous updates, Adam at lr 1e-3 instead of
   1e-4 and 8,000 steps instead of 100,001 (about a minute each): with the same seed, eta = 0.5
