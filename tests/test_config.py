@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 
 from tfsmooth import experiments
+from tfsmooth import gan
 from tfsmooth import losses
 from tfsmooth.app import build
 from tfsmooth.app import config
@@ -60,6 +61,7 @@ def test_every_name_list_has_its_one_implementation():
   assert set(build.GENERATOR_BUILDERS) == set(config.GENERATORS)
   assert {"indicator", "minimax", "non_saturating", "wgan", "mmd"} <= set(losses.LOSSES)
   assert {"rkhs", "gp", "none"} <= set(losses.penalty_names())
+  assert config.UPDATES == gan.SmoothGAN.UPDATES  # the flag's choices are the model's
   defaults = config.make(config.SweepConfig, sweep_dir="/s", g_lr_ratio=1.0)
   for name in config.EXPERIMENTS:  # each experiment is its module's experiment()
     made = experiments.experiment(dataclasses.replace(defaults, experiment=name))

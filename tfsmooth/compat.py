@@ -22,8 +22,8 @@ import types
 # oneDNN kernels are switched on by TensorFlow only on newer CPUs; set it before the first
 # TensorFlow import so every machine runs the same kernels (see docs/install.md).
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-# TFSMOOTH_TF_LOGS=1 brings TensorFlow's own log lines back (tfsmooth.app.console.start_tensorflow
-# filters its start-up lines otherwise); for debugging an installation.
+# TFSMOOTH_TF_LOGS=1 brings TensorFlow's own log lines back (start_tensorflow below filters its
+# start-up lines otherwise); for debugging an installation.
 TF_LOGS_ENV = "TFSMOOTH_TF_LOGS"
 SHOW_TF_LOGS = os.environ.get(TF_LOGS_ENV, "") not in ("", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if SHOW_TF_LOGS else "2")
@@ -95,7 +95,6 @@ def start_tensorflow() -> None:
       captured.seek(0)
       sys.stderr.write(without_startup_noise(captured.read().decode("utf-8", "replace")))
       sys.stderr.flush()
-
 
 
 class LazyModule:

@@ -166,6 +166,15 @@ class NonFiniteGuard(keras.layers.Layer):
     return (step, self.names[int(self.first_metric.numpy())], float(self.first_value.numpy()))
 
 
+def _sample_shape(model, tensors: str) -> tuple[int, ...] | None:
+  """The shape of one sample of ``model``'s first ``inputs`` or ``outputs``; None for a
+  subclassed model without a graph."""
+  try:
+    return tuple(int(d) for d in getattr(model, tensors)[0].shape[1:])
+  except (AttributeError, TypeError, ValueError):
+    return None
+
+
 class SmoothGAN(keras.Model):
   """A generator and a discriminator trained by one parameterised ``train_step``.
 
@@ -248,17 +257,20 @@ class SmoothGAN(keras.Model):
     self.built = True
 
   @property
+  def generated_shape(self) -> tuple[int, ...] | None:
+    """The shape of one generated sample (the generator's output), or None if unknown."""
+    if hasattr(self.generator, "sample_shape"):  # a ParticleGenerator
+      return tuple(self.generator.sample_shape)
+    return _sample_shape(self.generator, "outputs")
+
+  @property
   def sample_shape(self) -> tuple[int, ...]:
     """The shape of one sample: the discriminator's input (or the generator's output)."""
-    for model, tensors in ((self.discriminator, "inputs"), (self.generator, "outputs")):
-      try:
-        return tuple(int(d) for d in getattr(model, tensors)[0].shape[1:])
-      except (AttributeError, TypeError, ValueError):  # a subclassed model without a graph
-        continue
-    if hasattr(self.generator, "sample_shape"):
-      return tuple(self.generator.sample_shape)
-    raise ValueError("SmoothGAN: cannot tell the sample shape (build the discriminator on an "
-                     "Input)")
+    shape = _sample_shape(self.discriminator, "inputs") or self.generated_shape
+    if shape is None:
+      raise ValueError("SmoothGAN: cannot tell the sample shape (build the discriminator on an "
+                       "Input)")
+    return shape
 
   @property
   def progress_metrics(self) -> tuple[str, ...]:

@@ -150,9 +150,9 @@ def register_penalty(penalty: Penalty) -> Penalty:
 
 def _with(prototype, hyperparameters):
   """``prototype`` with those of ``hyperparameters`` that are its fields."""
-  if isinstance(prototype, Loss) or not dataclasses.is_dataclass(prototype):
-    return prototype  # a Loss's fields are its definition, not hyperparameters
-  names = {field.name for field in dataclasses.fields(prototype)}
+  names = {field.name for field in hyperparameter_fields(prototype)}
+  if not names:
+    return prototype
   return dataclasses.replace(prototype, **{k: v for k, v in hyperparameters.items() if k in names})
 
 
@@ -207,11 +207,17 @@ def describe_penalties() -> dict[str, str]:
   return {**{p.name: p.description for p in PENALTIES.values()}, NO_PENALTY: "no penalty"}
 
 
+def hyperparameter_fields(obj) -> tuple[dataclasses.Field, ...]:
+  """The fields of a loss or penalty object that are its hyperparameters (none for a ``Loss``,
+  whose fields are its definition, or for no penalty)."""
+  if obj is None or not dataclasses.is_dataclass(obj) or isinstance(obj, Loss):
+    return ()
+  return dataclasses.fields(obj)
+
+
 def hyperparameters(obj) -> dict:
   """``{field: value}`` of a loss or penalty object's hyperparameters ({} for none)."""
-  if obj is None or not dataclasses.is_dataclass(obj) or isinstance(obj, Loss):
-    return {}
-  return dataclasses.asdict(obj)
+  return {field.name: getattr(obj, field.name) for field in hyperparameter_fields(obj)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -116,12 +116,11 @@ def check_sample_shapes(config: TrainConfig, model: gan.SmoothGAN, sample_shape)
     networks_shape = model.sample_shape
   except ValueError:
     return
-  generated = getattr(model.generator, "sample_shape", None) or tuple(
-      int(d) for d in model.generator.outputs[0].shape[1:])
-  if tuple(generated) != tuple(sample_shape) or networks_shape != tuple(sample_shape):
+  generated = model.generated_shape
+  if generated != tuple(sample_shape) or networks_shape != tuple(sample_shape):
     raise UserError(
         f"--dataset={config.dataset} has samples of shape {tuple(sample_shape)}, but "
-        f"--generator={config.generator.kind} makes {tuple(generated)} and "
+        f"--generator={config.generator.kind} makes {generated} and "
         f"--discriminator={config.discriminator.kind} takes {networks_shape}; choose networks "
         "for this dataset (mlp networks take vectors, conv7 and dcgan images)")
 

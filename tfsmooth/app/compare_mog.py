@@ -12,6 +12,7 @@ import sys
 from absl import app
 from absl import flags
 
+from tfsmooth import compat
 from tfsmooth.app import config as tfs_config
 from tfsmooth.app import console
 from tfsmooth.errors import UserError
@@ -53,7 +54,7 @@ def config_from_flags() -> tfs_config.SweepConfig:
 def main(argv):
   del argv
   config = config_from_flags()
-  console.start_tensorflow()
+  compat.start_tensorflow()
   from tfsmooth import experiments  # pylint: disable=g-import-not-at-top
   try:
     print(experiments.run(config))

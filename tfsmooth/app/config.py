@@ -30,7 +30,7 @@ SN_DISCRIMINATORS = ("conv7", "mlp", "resnet")
 INPUT_RANK = {"conv7": 3, "mlp": 1, "resnet": 3}
 GENERATORS = ("particle", "mlp", "dcgan")
 IMAGE_NETWORKS = ("conv7", "dcgan", "resnet")  # need image data (NHWC)
-UPDATES = ("alternating", "simultaneous")
+UPDATES = ("alternating", "simultaneous")  # tfsmooth.gan.SmoothGAN.UPDATES (a test checks)
 OPTIMIZERS = ("adam", "sgd")
 FEATURES = ("classifier", "inception")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # built by tfsmooth.distribute
@@ -166,14 +166,14 @@ def _objective_hyperparameters() -> list[tuple[str, type, dataclasses.Field]]:
   declared = {field.name for field in dataclasses.fields(_GANSettings)}
   added = {}
   for obj in (*losses.LOSSES.values(), *losses.PENALTIES.values()):
-    for name, default in losses.hyperparameters(obj).items():
-      if name in declared or name in added:
+    for field in losses.hyperparameter_fields(obj):
+      if field.name in declared or field.name in added:
         continue
-      field = next(f for f in dataclasses.fields(obj) if f.name == name)
+      default = getattr(obj, field.name)
       help_text = field.metadata.get("help") or (
-          f"train: {name} of the {obj.name} {'penalty' if obj.name in losses.PENALTIES else 'loss'}"
-          f" ({type(obj).__name__}).")
-      added[name] = (name, type(default), setting(default, help_text))
+          f"train: {field.name} of the {obj.name} "
+          f"{'penalty' if obj.name in losses.PENALTIES else 'loss'} ({type(obj).__name__}).")
+      added[field.name] = (field.name, type(default), setting(default, help_text))
   return list(added.values())
 
 

@@ -1,17 +1,12 @@
-"""Flag errors as one line that names the flagfile and line a bad flag came from. Progress
-lines and the filtering of TensorFlow's start-up lines are the library's (``tfsmooth.compat``):
-``progress`` and ``start_tensorflow`` are re-exported here for the application."""
+"""Flagfiles (tfsmooth's shipped runs found by name) and flag errors as one line that names the
+flagfile and line a bad flag came from. Progress lines and the filtering of TensorFlow's
+start-up lines are the library's (``tfsmooth.compat.progress``, ``start_tensorflow``)."""
 
 import os
 import re
 import sys
 
 from absl import flags
-
-from tfsmooth import compat
-
-progress = compat.progress
-start_tensorflow = compat.start_tensorflow
 
 _FLAGFILE = re.compile(r"^--?flagfile(?:=(.*))?$")
 # The flag names in absl's error messages: "flag --NAME=...", "flags A=.., B=..: ...",

@@ -86,7 +86,7 @@ def main(argv):
     logging.set_verbosity(logging.ERROR)
   # TensorFlow starts with its start-up lines filtered (tfsmooth.compat, imported by the flags,
   # set its environment); each job imports its modules afterwards.
-  console.start_tensorflow()
+  compat.start_tensorflow()
   try:
     JOBS[tfs_flags.FLAGS.mode]()
   except UserError as error:  # expected: one line; anything else is a bug and keeps its traceback

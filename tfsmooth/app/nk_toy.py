@@ -22,9 +22,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfsmooth import compat
 from tfsmooth import gan
 from tfsmooth import provenance
-from tfsmooth.app import console
 from tfsmooth.app import summaries
 from tfsmooth.app.rundir import COMPLETED
 from tfsmooth.app.rundir import RunDirectory
@@ -183,7 +183,7 @@ def run(run_dir: str, loss: str, eta: float, grid_size: int = GRID_SIZE) -> dict
   os.makedirs(run.path, exist_ok=True)
   system = ToySystem(loss, eta)
   summary = eigen_summary(system.jacobian().numpy())
-  console.progress(f"{LOSSES[loss]} eta={eta}: eigenvalues at (0, 1): "
+  compat.progress(f"{LOSSES[loss]} eta={eta}: eigenvalues at (0, 1): "
                    f"{format_eigenvalues(summary['eigenvalues'])}")
   panel = compute(system, grid_size)
   np.savez(run.toy_field_path, **panel)

@@ -7,11 +7,11 @@ import math
 
 import keras
 
+from tfsmooth import compat
 from tfsmooth import layers as tfs_layers
 from tfsmooth import theory
 from tfsmooth import verify
 from tfsmooth.app import build
-from tfsmooth.app import console
 from tfsmooth.app.config import ConstantsConfig
 
 
@@ -19,7 +19,7 @@ def run_constants(config: ConstantsConfig) -> dict:
   """Builds the discriminator of ``config`` and returns every constant as a JSON-able dict."""
   keras.utils.set_random_seed(config.seed)
   discriminator = build.build_discriminator(config.discriminator, config.input_shape)
-  console.progress(f"built {discriminator.name}: {discriminator.count_params():,} parameters")
+  compat.progress(f"built {discriminator.name}: {discriminator.count_params():,} parameters")
   if config.converge_spectral_norms:
     tfs_layers.converge_spectral_norms(discriminator)
   particle = config.generator_a is None
@@ -39,7 +39,7 @@ def run_constants(config: ConstantsConfig) -> dict:
       "conv_norms": [dataclasses.asdict(row) for row in verify.conv_norms(discriminator)],
   }
   if config.verify:
-    console.progress(f"verifying: gradient ascent and Hessian power iteration from "
+    compat.progress(f"verifying: gradient ascent and Hessian power iteration from "
                      f"{config.verify_starts} starts, {config.verify_steps} steps")
     check = verify.verify_model(discriminator, num_starts=config.verify_starts,
                                 steps=config.verify_steps, seed=config.seed)

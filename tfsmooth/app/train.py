@@ -20,12 +20,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfsmooth import compat
 from tfsmooth import data
 from tfsmooth import distribute
 from tfsmooth import provenance
 from tfsmooth.app import build
 from tfsmooth.app import config as tfs_config
-from tfsmooth.app import console
 from tfsmooth.app import evaluate
 from tfsmooth.app import export
 from tfsmooth.app import rundir
@@ -355,15 +355,15 @@ def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirector
   """``train`` once the run directory is checked and locked (``run`` is ``shared``, the run
   directory, on the chief and a temporary directory on the other workers)."""
   chief = run is shared
-  provider = data.get_provider(config.dataset, seed=config.seed, **dataset_options(config))
+  options = dataset_options(config)
+  provider = data.get_provider(config.dataset, seed=config.seed, **options)
   evaluator, extractor = None, None
   if config.eval_at_end or config.eval_every:
     # Load (or train) the feature extractor now: a missing one fails before training.
-    extractor = (evaluate.feature_extractor(config.evaluation, config.dataset,
-                                            dataset_options(config))
+    extractor = (evaluate.feature_extractor(config.evaluation, config.dataset, options)
                  if provider.is_image else None)
     evaluator = functools.partial(evaluate.evaluate_generator, dataset=config.dataset,
-                                  config=config.evaluation, options=dataset_options(config),
+                                  config=config.evaluation, options=options,
                                   extractor=extractor)
 
   # Seeded after the extractor: training a missing classifier draws random numbers too, and the
@@ -382,7 +382,7 @@ def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirector
     # The newest checkpoint that reads back intact; damaged newer ones are set aside.
     restored, damaged = run.restore_latest_intact(checkpoint)
     for line in damaged:
-      console.progress(f"checkpoint {line}; set aside in {run.checkpoints}/{rundir.DAMAGED}, "
+      compat.progress(f"checkpoint {line}; set aside in {run.checkpoints}/{rundir.DAMAGED}, "
                        f"resuming from {os.path.basename(restored)}")
   elif config.resume:  # another worker of a multi-worker run: from the chief's checkpoints
     checkpoint.restore(tf.train.latest_checkpoint(shared.checkpoints)
@@ -410,7 +410,7 @@ def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirector
                     parameters={"generator": generator.count_params(),
                                 "discriminator": discriminator.count_params()})
     run.write_manifest(manifest)
-    console.progress(
+    compat.progress(
         f"run {config.run_dir}: {config.dataset} {sample_shape}, {generator.name} "
         f"({generator.count_params():,} parameters) vs {discriminator.name} "
         f"({discriminator.count_params():,}), loss {config.gan.loss}, g_lr {g_lr:.6g}" +
@@ -475,10 +475,10 @@ def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirector
       shutil.rmtree(run.path, ignore_errors=True)
       return manifest
     if config.eval_at_end and evaluator:
-      console.progress("evaluating the final generator")
+      compat.progress("evaluating the final generator")
       manifest["metrics"] = evaluate.evaluate_run(run.path, config.evaluation, extractor)
       run.write_manifest(manifest)
-    console.progress(f"done: {config.steps - start_step} steps in {elapsed:.0f} s; run directory "
+    compat.progress(f"done: {config.steps - start_step} steps in {elapsed:.0f} s; run directory "
                      f"{config.run_dir}")
     return manifest
   except Exception as error:  # pylint: disable=broad-except

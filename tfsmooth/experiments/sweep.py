@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from tfsmooth.app import console
+from tfsmooth import compat
 from tfsmooth.app import rundir
 from tfsmooth.app import summaries
 from tfsmooth.app.rundir import RunDirectory
@@ -126,7 +126,7 @@ def run(sweep_dir: str, common: dict, members: list[Member],
   rundir.write_json(os.path.join(sweep_dir, SWEEP_FILE), spec, sort_keys=False)
   runs = {m.name: RunDirectory(os.path.join(sweep_dir, "members", m.name)) for m in members}
   pending = [m for m in members if _status(runs[m.name]) not in FINAL_STATUSES]
-  console.progress(f"sweep {sweep_dir}: {len(members)} members, {len(members) - len(pending)} "
+  compat.progress(f"sweep {sweep_dir}: {len(members)} members, {len(members) - len(pending)} "
                    f"finished, {len(pending)} to run ({parallel} at a time)")
   running = []
   exits = {}
@@ -143,7 +143,7 @@ def run(sweep_dir: str, common: dict, members: list[Member],
         status = _status(runs[member.name]) or "failed"
         if process.returncode and status == "running":
           status = "failed"
-        console.progress(f"sweep: {member.name} {status} (exit {process.returncode}); "
+        compat.progress(f"sweep: {member.name} {status} (exit {process.returncode}); "
                          f"{sum(_status(r) in FINAL_STATUSES for r in runs.values())}/"
                          f"{len(members)} done, {time.time() - started:.0f} s")
   return runs, exits
