@@ -113,6 +113,44 @@ def test_fit_twice_traces_without_creating_variables():
   assert int(model.step.numpy()) == 12
 
 
+def test_the_step_values_are_keras_metrics_averaged_over_the_epoch():
+  """fit's logs are the means since the epoch began of each step's values, as any Keras model's
+  metrics are: an epoch of 4 steps logs the mean of what 4 epochs of one step log each."""
+  images = _images(64)
+  dataset = tf.data.Dataset.from_tensor_slices(images).batch(8, drop_remainder=True)
+  by_epoch = _image_gan(penalty="rkhs")
+  assert by_epoch.metrics_names == list(by_epoch.metric_names) == [
+      "d_loss", "value", "d_real", "d_fake", "d_grad_norm", "penalty", "penalty_output",
+      "penalty_gradient", "g_loss", "nk_regulariser", "g_grad_norm"]
+  mean = by_epoch.fit(dataset, epochs=1, verbose=0).history
+  by_step = _image_gan(penalty="rkhs")
+  single = by_step.fit(dataset.repeat(), epochs=4, steps_per_epoch=1, verbose=0).history
+  for a, b in zip(_weights(by_epoch), _weights(by_step)):  # the same training
+    np.testing.assert_array_equal(a, b)
+  for name in by_epoch.metric_names:
+    assert len(set(single[name])) == 4 or name == "nk_regulariser", name  # values of 4 steps
+    assert mean[name][0] == pytest.approx(np.mean(single[name]), rel=1e-6, abs=1e-7), name
+  by_epoch.reset_metrics()
+  assert all(float(m.count.numpy()) == 0 for m in by_epoch.metrics)
+
+
+def test_a_penalty_must_list_the_metrics_it_returns(monkeypatch):
+  class Unlisted(DriftPenalty):
+    def __call__(self, discriminator, real, fake, seed, mean=tf.reduce_mean):
+      penalty, _ = super().__call__(discriminator, real, fake, seed, mean)
+      return penalty, {"drift_mean": penalty}
+  model = tfsmooth.SmoothGAN(networks.mlp_generator(2, 2, (4,)),
+                             networks.nk_mlp_discriminator(2, (4,)), penalty=Unlisted(), n_disc=1)
+  model.compile(d_optimizer=keras.optimizers.Adam(), g_optimizer=keras.optimizers.Adam())
+  with pytest.raises(ValueError, match=r"reports \['drift_mean'\], not in metric_names"):
+    model.fit(np.zeros((8, 2), np.float32), batch_size=4, verbose=0)
+  listed = type("Listed", (Unlisted,), {"metrics": ("drift_mean",)})()
+  model = tfsmooth.SmoothGAN(model.generator, model.discriminator, penalty=listed, n_disc=1)
+  model.compile(d_optimizer=keras.optimizers.Adam(), g_optimizer=keras.optimizers.Adam())
+  history = model.fit(np.zeros((8, 2), np.float32), batch_size=4, verbose=0).history
+  assert np.isfinite(history["drift_mean"][0])
+
+
 def test_bad_arguments_are_one_line_each():
   generator, discriminator = networks.mlp_generator(2, 2, (4,)), networks.nk_mlp_discriminator(2)
   for kwargs, fragment in (({"update": "both"}, "update must be one of"),

@@ -68,6 +68,26 @@ def test_run_directory_is_complete(tmp_path, tensorboard):
       in run_text
 
 
+def test_each_logged_scalar_is_the_mean_over_its_log_period(tmp_path, tensorboard):
+  """With --log_every=5 a TensorBoard scalar is the mean of the 5 steps' values that a run
+  logging every step writes (the model's Keras metrics start again after each log step), and
+  the manifest's final metrics are the last period's."""
+  train.train(_mog_config(tmp_path / "one", steps=10, log_every=1), verbose=0)
+  manifest = train.train(_mog_config(tmp_path / "five", steps=10, log_every=5), verbose=0)
+  single = tensorboard(tmp_path / "one" / "train").scalars()
+  by_period = tensorboard(tmp_path / "five" / "train").scalars()
+  one, five = _final_weights(tmp_path / "one"), _final_weights(tmp_path / "five")
+  for name in one:  # the same training: logging does not change it
+    np.testing.assert_array_equal(one[name], five[name])
+  for name in ("d_loss", "g_loss", "g_grad_norm", "nk_regulariser", "d_real"):
+    assert sorted(by_period[name]) == [5, 10]
+    for end in (5, 10):
+      steps = range(end - 4, end + 1)
+      assert by_period[name][end] == pytest.approx(np.mean([single[name][s] for s in steps]),
+                                                   rel=1e-6), (name, end)
+    assert manifest["final_metrics"][name] == pytest.approx(by_period[name][10], rel=1e-7)
+
+
 def test_progress_bar_shows_the_metrics_of_the_configuration(tmp_path, capsys):
   train.train(_mog_config(tmp_path / "eta0", steps=4, eta=0.0), verbose=1)
   shown = capsys.readouterr().out

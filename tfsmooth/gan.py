@@ -252,6 +252,9 @@ class SmoothGAN(keras.Model):
     self.step = self.add_weight(name="gan_step", shape=(), dtype="int64", initializer="zeros",
                                 trainable=False, aggregation="only_first_replica")
     self.guard = NonFiniteGuard(name="nonfinite_guard")
+    # A Keras metric per value the step reports: fit shows and logs their means since the
+    # epoch began (reset_metrics starts them again), as for any Keras model.
+    self.trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names}
     # Both networks are built; without this, fit under a strategy would try to build the model
     # by calling it on a data batch, which is not its input (a latent).
     self.built = True
@@ -271,6 +274,24 @@ class SmoothGAN(keras.Model):
       raise ValueError("SmoothGAN: cannot tell the sample shape (build the discriminator on an "
                        "Input)")
     return shape
+
+  @property
+  def metric_names(self) -> tuple[str, ...]:
+    """The values each step reports: the discriminator's loss ``-V + penalty``, ``V``, its mean
+    outputs on real and generated samples and gradient norm (when a discriminator is trained),
+    the penalty and its ``Penalty.metrics`` (when there is one), the generator's loss, the
+    Nagarajan-Kolter regulariser and ``g_grad_norm``."""
+    names = []
+    if self.game_loss.trains_discriminator:
+      names += ["d_loss", "value", "d_real", "d_fake", "d_grad_norm"]
+      if self.penalty is not None:
+        names += ["penalty", *self.penalty.metrics]
+    return (*names, "g_loss", "nk_regulariser", "g_grad_norm")
+
+  @property
+  def metrics(self):
+    """The step's Keras metrics (``keras.metrics.Mean``), in ``metric_names`` order."""
+    return list(self.trackers.values())
 
   @property
   def progress_metrics(self) -> tuple[str, ...]:
@@ -554,8 +575,14 @@ class SmoothGAN(keras.Model):
     self.step.assign_add(1)
     # Every metric is a share: the sum is the global value.
     metrics = distribute.all_sum(metrics)
-    self.guard.record(self.step, metrics)
-    return distribute.metrics_for_fit(metrics)
+    self.guard.record(self.step, metrics)  # this step's values, not the means
+    unknown = sorted(set(metrics) - set(self.trackers))
+    if unknown:  # at trace time: a penalty whose `metrics` does not list what it returns
+      raise ValueError(f"SmoothGAN: the step reports {unknown}, not in metric_names "
+                       f"{self.metric_names}; a Penalty lists its extra values in `metrics`")
+    for name, value in metrics.items():
+      self.trackers[name].update_state(value)
+    return distribute.metrics_for_fit({m.name: m.result() for m in self.metrics})
 
   def nonfinite(self):
     """``(step, metric, value)`` of the first step with a non-finite metric, or None."""

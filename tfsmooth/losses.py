@@ -76,9 +76,12 @@ class Penalty:
 
   name: ClassVar[str]
   description: ClassVar[str]
+  # The names of the extra metrics __call__ returns (SmoothGAN makes a Keras metric of each).
+  metrics: ClassVar[tuple[str, ...]] = ()
 
   def __call__(self, discriminator, real, fake, seed, mean=_local_mean):
-    """``(penalty, terms)``: the penalty (a scalar share of the global mean) and extra metrics.
+    """``(penalty, terms)``: the penalty (a scalar share of the global mean) and extra metrics,
+    a dict whose keys are the class's ``metrics``.
 
     Args:
       discriminator: the discriminator network.
@@ -335,6 +338,7 @@ class RKHSPenalty(Penalty):
   name: ClassVar[str] = "rkhs"
   description: ClassVar[str] = ("E[phi^2 + sigma^2/2 |grad phi|^2] / (2 lambda) on random "
                                 "interpolates (Chu et al. Section 6.1)")
+  metrics: ClassVar[tuple[str, ...]] = ("penalty_output", "penalty_gradient")
 
   def __call__(self, discriminator, real, fake, seed, mean=_local_mean):
     phi_hat, grad_hat = discriminator_at_interpolates(discriminator, real, fake, seed)

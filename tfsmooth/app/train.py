@@ -141,7 +141,9 @@ class RunMonitor(keras.callbacks.Callback):
   the NaN/Inf guard, TensorBoard scalars, checkpoints, sample grids and evaluations.
 
   One callback, so the order is fixed: a non-finite metric stops the run *before* anything of
-  that step is checkpointed, so the last checkpoint is the last good state.
+  that step is checkpointed, so the last checkpoint is the last good state. The scalars are the
+  model's Keras metrics: means over the steps since the last log step (the metrics start again
+  after each), so a TensorBoard curve is not the noise of single steps.
   """
 
   def __init__(self, config: TrainConfig, run: RunDirectory, manager, provider,
@@ -158,9 +160,17 @@ class RunMonitor(keras.callbacks.Callback):
     self.last_logs = {}
     self.last_checkpoint_step = None  # set by the run before fit
     self.coverage = None
+    self.logged = False  # the last execution ended at a log step
 
   def _step(self) -> int:
     return int(self.model.step.numpy())
+
+  def on_train_batch_begin(self, batch, logs=None):
+    # Started here, not right after logging, so that fit's final logs (read from the metrics)
+    # are the last period's means.
+    if self.logged:
+      self.model.reset_metrics()
+      self.logged = False
 
   def on_train_batch_end(self, batch, logs=None):
     # Called after every execution of steps_per_execution steps, which ends at each step where
@@ -177,6 +187,7 @@ class RunMonitor(keras.callbacks.Callback):
       with self.writer.as_default(step=step):
         for name, value in {**logs, **self.extra_scalars}.items():
           tf.summary.scalar(name, value)
+      self.logged = True
     if step % self.config.sample_every == 0 or step == self.config.steps:
       self.write_samples(step)
     if step % self.config.checkpoint_every == 0 or step == self.config.steps:
@@ -350,46 +361,45 @@ def train(config: TrainConfig, verbose: int = 1) -> dict:
     raise
 
 
-def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirectory,
-           verbose: int) -> dict:
-  """``train`` once the run directory is checked and locked (``run`` is ``shared``, the run
-  directory, on the chief and a temporary directory on the other workers)."""
-  chief = run is shared
-  options = dataset_options(config)
-  provider = data.get_provider(config.dataset, seed=config.seed, **options)
-  evaluator, extractor = None, None
-  if config.eval_at_end or config.eval_every:
-    # Load (or train) the feature extractor now: a missing one fails before training.
-    extractor = (evaluate.feature_extractor(config.evaluation, config.dataset, options)
-                 if provider.is_image else None)
-    evaluator = functools.partial(evaluate.evaluate_generator, dataset=config.dataset,
-                                  config=config.evaluation, options=options,
-                                  extractor=extractor)
+def _evaluator(config: TrainConfig, provider, options: dict):
+  """``(evaluator, extractor)``: the run's FID/KID or mode-coverage evaluation, with its feature
+  extractor loaded (or trained) now so that a missing one fails before training; Nones when the
+  run evaluates nothing."""
+  if not (config.eval_at_end or config.eval_every):
+    return None, None
+  extractor = (evaluate.feature_extractor(config.evaluation, config.dataset, options)
+               if provider.is_image else None)
+  evaluator = functools.partial(evaluate.evaluate_generator, dataset=config.dataset,
+                                config=config.evaluation, options=options, extractor=extractor)
+  return evaluator, extractor
 
-  # Seeded after the extractor: training a missing classifier draws random numbers too, and the
-  # run must not depend on whether the classifier was cached.
-  sample_shape = tuple(provider.shape)
-  model, g_lr, constants = build.build_gan(config, sample_shape, strategy)
-  build.check_sample_shapes(config, model, sample_shape)
-  generator, discriminator = model.generator, model.discriminator
+
+def _checkpoints(config: TrainConfig, model, strategy, run: RunDirectory,
+                 shared: RunDirectory) -> tf.train.CheckpointManager:
+  """The run's checkpoint manager, with the model restored from the latest checkpoint on
+  ``--resume`` (the chief's newest intact one; another worker reads the chief's)."""
   with strategy.scope():  # the checkpoint lives on the strategy's devices, as the networks do
-    checkpoint = tf.train.Checkpoint(generator=generator, discriminator=discriminator,
+    checkpoint = tf.train.Checkpoint(generator=model.generator, discriminator=model.discriminator,
                                      d_optimizer=model.d_optimizer, g_optimizer=model.g_optimizer,
                                      step=model.step)
-
   os.makedirs(run.path, exist_ok=True)
-  if config.resume and chief:
+  if config.resume and run is shared:
     # The newest checkpoint that reads back intact; damaged newer ones are set aside.
     restored, damaged = run.restore_latest_intact(checkpoint)
     for line in damaged:
       compat.progress(f"checkpoint {line}; set aside in {run.checkpoints}/{rundir.DAMAGED}, "
-                       f"resuming from {os.path.basename(restored)}")
+                      f"resuming from {os.path.basename(restored)}")
   elif config.resume:  # another worker of a multi-worker run: from the chief's checkpoints
     checkpoint.restore(tf.train.latest_checkpoint(shared.checkpoints)
                        ).assert_existing_objects_matched()
   # Made after the restore: it reads the list of checkpoints the restore may have shortened.
-  manager = tf.train.CheckpointManager(checkpoint, run.checkpoints,
-                                       max_to_keep=config.keep_checkpoints)
+  return tf.train.CheckpointManager(checkpoint, run.checkpoints,
+                                    max_to_keep=config.keep_checkpoints)
+
+
+def _start_manifest(config: TrainConfig, shared: RunDirectory, model, g_lr, constants) -> dict:
+  """The manifest of a run starting (or resuming) now: versions, start time (or the resumed
+  steps), the latest settings, the learning rate, constants and parameter counts."""
   if config.resume:
     manifest = shared.read_manifest()
     manifest["resumed"] = manifest.get("resumed", []) + [int(model.step.numpy())]
@@ -397,7 +407,92 @@ def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirector
     manifest = {"versions": provenance.versions(),
                 "started": datetime.datetime.now().isoformat(timespec="seconds")}
   # A resume may change steps, logging and evaluation: the manifest holds the latest settings.
-  manifest.update(config=dataclasses.asdict(config), settings=tfs_config.settings(config))
+  manifest.update(config=dataclasses.asdict(config), settings=tfs_config.settings(config),
+                  status="running", g_lr=g_lr, constants=constants,
+                  parameters={"generator": model.generator.count_params(),
+                              "discriminator": model.discriminator.count_params()})
+  return manifest
+
+
+def _announce(config: TrainConfig, model, monitor: RunMonitor, manifest: dict, sample_shape,
+              start_step: int) -> None:
+  """One line on the console, and TensorBoard's Text tab: the settings this run (or resumed
+  part) started with, and what they gave."""
+  g_lr, constants = manifest["g_lr"], manifest["constants"]
+  generator, discriminator = model.generator, model.discriminator
+  compat.progress(
+      f"run {config.run_dir}: {config.dataset} {sample_shape}, {generator.name} "
+      f"({generator.count_params():,} parameters) vs {discriminator.name} "
+      f"({discriminator.count_params():,}), loss {config.gan.loss}, g_lr {g_lr:.6g}" +
+      (f" = {config.g_lr_ratio} gamma*" if constants else "") +
+      f"; steps {start_step} -> {config.steps}")
+  summaries.write_text(monitor.writer, "config", summaries.markdown_table(manifest["settings"]),
+                       start_step)
+  summaries.write_text(monitor.writer, "run", summaries.markdown_table(
+      {"g_lr": g_lr, **{f"constants/{k}": v for k, v in (constants or {}).items()},
+       **{f"parameters/{k}": v for k, v in manifest["parameters"].items()},
+       **{f"versions/{k}": v for k, v in manifest.get("versions", {}).items()}},
+      header=("quantity", "value")), start_step)
+
+
+def _fit(config: TrainConfig, model, provider, monitor: RunMonitor, start_step: int,
+         verbose: int) -> None:
+  """``fit`` from ``start_step`` to ``--steps`` on the provider's batches (plain batches, as a
+  user's fit gets them: fit groups n_disc of them into each step)."""
+  n_disc = model.n_disc
+  # Finite: the last execution stops at --steps even when it is not a multiple.
+  dataset = provider.batches(config.batch_size, start=start_step * n_disc).take(
+      (config.steps - start_step) * n_disc)
+  model.steps_per_execution = execution_steps(  # compile()'s setting
+      config, start_step, distributed=config.strategy != "default")
+  progress = progress_callbacks(model, config, verbose)
+  # Keras adds its own bar for verbose > 0 unless a ProgbarLogger is among the callbacks.
+  keras_verbose = verbose if any(isinstance(c, ProgressBar) for c in progress) else 0
+  model.fit(dataset, steps_per_epoch=config.steps - start_step, epochs=1, verbose=keras_verbose,
+            callbacks=[monitor, *progress], shuffle=False)
+
+
+def _finish(config: TrainConfig, model, run: RunDirectory, provider, monitor: RunMonitor,
+            manifest: dict, elapsed: float) -> dict:
+  """After ``fit``: a divergence recorded and raised, or the SavedModels, the completed
+  manifest and the 2-D snapshot figure."""
+  if monitor.diverged:
+    step, name, value = monitor.diverged
+    manifest.update(status="diverged", diverged={"step": step, "metric": name, "value": value},
+                    last_checkpoint_step=monitor.last_checkpoint_step)
+    run.write_manifest(manifest)
+    raise TrainingDiverged(
+        f"diverged at step {step}: {name} = {value}; last good checkpoint: step "
+        f"{monitor.last_checkpoint_step} in {run.checkpoints}")
+  export.export_generator(model.generator, run.generator_export, config.generator.noise_dim)
+  export.export_discriminator(model.discriminator, run.discriminator_export)
+  manifest.update(status="completed", final_step=int(model.step.numpy()),
+                  final_metrics=monitor.last_logs,
+                  finished=datetime.datetime.now().isoformat(timespec="seconds"),
+                  train_seconds=manifest.get("train_seconds", 0.0) + elapsed)
+  if monitor.coverage:
+    manifest["mode_coverage"] = dataclasses.asdict(monitor.coverage)
+  if not provider.is_image:
+    write_snapshot_figure(run, provider, monitor.writer)
+  run.write_manifest(manifest)
+  return manifest
+
+
+def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirectory,
+           verbose: int) -> dict:
+  """``train`` once the run directory is checked and locked (``run`` is ``shared``, the run
+  directory, on the chief and a temporary directory on the other workers)."""
+  chief = run is shared
+  options = dataset_options(config)
+  provider = data.get_provider(config.dataset, seed=config.seed, **options)
+  evaluator, extractor = _evaluator(config, provider, options)
+  # Seeded after the extractor: training a missing classifier draws random numbers too, and the
+  # run must not depend on whether the classifier was cached.
+  sample_shape = tuple(provider.shape)
+  model, g_lr, constants = build.build_gan(config, sample_shape, strategy)
+  build.check_sample_shapes(config, model, sample_shape)
+  manager = _checkpoints(config, model, strategy, run, shared)
+  manifest = _start_manifest(config, shared, model, g_lr, constants)
   start_step = int(model.step.numpy())
   if start_step > config.steps:
     raise UserError(f"--steps={config.steps}: the run in {config.run_dir} is already at step "
@@ -406,71 +501,21 @@ def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirector
   try:
     if not config.resume:
       manager.save(checkpoint_number=0)  # a good state to return to even if step 1 diverges
-    manifest.update(status="running", g_lr=g_lr, constants=constants,
-                    parameters={"generator": generator.count_params(),
-                                "discriminator": discriminator.count_params()})
     run.write_manifest(manifest)
-    compat.progress(
-        f"run {config.run_dir}: {config.dataset} {sample_shape}, {generator.name} "
-        f"({generator.count_params():,} parameters) vs {discriminator.name} "
-        f"({discriminator.count_params():,}), loss {config.gan.loss}, g_lr {g_lr:.6g}" +
-        (f" = {config.g_lr_ratio} gamma*" if constants else "") +
-        f"; steps {start_step} -> {config.steps}")
-
     extra = {"gamma_ratio": config.g_lr_ratio} if constants else {}
     monitor = RunMonitor(config, run, manager, provider, extra, evaluator)
     monitor.last_checkpoint_step = start_step
-    # TensorBoard's Text tab: the settings this run (or resumed part) started with, and what
-    # they gave.
-    summaries.write_text(monitor.writer, "config", summaries.markdown_table(manifest["settings"]),
-                         start_step)
-    summaries.write_text(monitor.writer, "run", summaries.markdown_table(
-        {"g_lr": g_lr, **{f"constants/{k}": v for k, v in (constants or {}).items()},
-         **{f"parameters/{k}": v for k, v in manifest["parameters"].items()},
-         **{f"versions/{k}": v for k, v in manifest.get("versions", {}).items()}},
-        header=("quantity", "value")), start_step)
+    _announce(config, model, monitor, manifest, sample_shape, start_step)
     started = time.time()
     if start_step < config.steps:
-      # Finite: the last execution stops at --steps even when it is not a multiple.
-      # Plain batches, as a user's fit gets them; fit groups n_disc of them into each step.
-      n_disc = model.n_disc
-      dataset = provider.batches(config.batch_size, start=start_step * n_disc).take(
-          (config.steps - start_step) * n_disc)
-      model.steps_per_execution = execution_steps(  # compile()'s setting
-          config, start_step, distributed=config.strategy != "default")
       try:
         with _sigterm_as_interrupt():  # what schedulers and `timeout` send: handled like Ctrl-C
-          verbose = verbose if chief else 0
-          progress = progress_callbacks(model, config, verbose)
-          # Keras adds its own bar for verbose > 0 unless a ProgbarLogger is among the callbacks.
-          keras_verbose = verbose if any(isinstance(c, ProgressBar) for c in progress) else 0
-          model.fit(dataset, steps_per_epoch=config.steps - start_step, epochs=1,
-                    verbose=keras_verbose, callbacks=[monitor, *progress], shuffle=False)
+          _fit(config, model, provider, monitor, start_step, verbose if chief else 0)
       except KeyboardInterrupt:
         _save_interrupted(model, manager, run, manifest, time.time() - started)
     elapsed = time.time() - started
     monitor.writer.flush()
-
-    if monitor.diverged:
-      step, name, value = monitor.diverged
-      manifest.update(status="diverged", diverged={"step": step, "metric": name, "value": value},
-                      last_checkpoint_step=monitor.last_checkpoint_step)
-      run.write_manifest(manifest)
-      raise TrainingDiverged(
-          f"diverged at step {step}: {name} = {value}; last good checkpoint: step "
-          f"{monitor.last_checkpoint_step} in {run.checkpoints}")
-
-    export.export_generator(generator, run.generator_export, config.generator.noise_dim)
-    export.export_discriminator(discriminator, run.discriminator_export)
-    manifest.update(status="completed", final_step=int(model.step.numpy()),
-                    final_metrics=monitor.last_logs,
-                    finished=datetime.datetime.now().isoformat(timespec="seconds"),
-                    train_seconds=manifest.get("train_seconds", 0.0) + elapsed)
-    if monitor.coverage:
-      manifest["mode_coverage"] = dataclasses.asdict(monitor.coverage)
-    if not provider.is_image:
-      write_snapshot_figure(run, provider, monitor.writer)
-    run.write_manifest(manifest)
+    manifest = _finish(config, model, run, provider, monitor, manifest, elapsed)
     if not chief:
       shutil.rmtree(run.path, ignore_errors=True)
       return manifest
@@ -479,7 +524,7 @@ def _train(config: TrainConfig, strategy, run: RunDirectory, shared: RunDirector
       manifest["metrics"] = evaluate.evaluate_run(run.path, config.evaluation, extractor)
       run.write_manifest(manifest)
     compat.progress(f"done: {config.steps - start_step} steps in {elapsed:.0f} s; run directory "
-                     f"{config.run_dir}")
+                    f"{config.run_dir}")
     return manifest
   except Exception as error:  # pylint: disable=broad-except
     if not rundir.is_disk_error(error):
