@@ -348,3 +348,22 @@ def test_random_draws_never_collide(n_disc):
   if n_disc < 32:
     model.step.assign(5)
     assert tuple(model._seed(63).numpy()) == (0, (5 * 64 + 63) * 4096)  # pylint: disable=protected-access
+
+
+def test_metz_networks_have_the_stacked_mnist_shapes_of_metz_et_al():
+  """Metz et al.'s Table 2 networks (as PacGAN's code builds them): the generator 256 -> 4x4x64
+  -> 7x7x32 -> 14x14x16 -> 28x28x8 -> 28x28x3; the discriminators 2-4-8 (quarter) and 4-8-16
+  (half) channels at 14, 7 and 4 pixels."""
+  from tfsmooth import networks  # pylint: disable=g-import-not-at-top
+  generator = networks.metz_generator(256, (28, 28, 3))
+  shapes = [tuple(layer.output.shape[1:]) for layer in generator.layers
+            if "conv" in layer.name or "reshape" in layer.name]
+  assert shapes == [(4, 4, 64), (7, 7, 32), (14, 14, 16), (28, 28, 8), (28, 28, 3)]
+  for base, channels in ((2, (2, 4, 8)), (4, (4, 8, 16))):
+    discriminator = networks.metz_discriminator((28, 28, 3), base)
+    convs = [layer for layer in discriminator.layers if "conv" in layer.name]
+    assert [tuple(c.output.shape[1:]) for c in convs] == [
+        (14, 14, channels[0]), (7, 7, channels[1]), (4, 4, channels[2])]
+    assert discriminator.output_shape == (None, 1)
+  with pytest.raises(ValueError, match="28x28 images"):
+    networks.metz_generator(8, (32, 32, 3))

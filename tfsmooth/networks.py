@@ -126,6 +126,35 @@ def dcgan_discriminator(input_shape: Sequence[int], base_channels: int = 64,
   return model
 
 
+def metz_discriminator(input_shape: Sequence[int] = (28, 28, 3), base_channels: int = 2,
+                       name: str = "metz_discriminator") -> keras.Sequential:
+  """The small stacked-MNIST discriminator of Metz et al. (2017, Table 2), as PacGAN's public
+  reproduction of that table builds it: three stride-2 3x3 convolutions of ``base``, ``2 base``
+  and ``4 base`` channels with LeakyReLU(0.3), then a dense output. ``base`` 2 is the
+  discriminator "1/4 the size" of ``metz_generator`` (whose layers have 8..64 channels), 4 the one
+  of half its size. Weights start N(0, 0.02) as in DCGAN. PacGAN's version also has batch norm
+  after each convolution; this one has none (docs/nagarajan_kolter.md says why).
+
+  Args:
+    input_shape: ``(H, W, C)`` of one image.
+    base_channels: ``base``, the channels of the first convolution.
+    name: the model's name.
+
+  Returns:
+    A built ``keras.Sequential`` from ``(batch, H, W, C)`` to ``(batch, 1)``.
+  """
+  init = keras.initializers.RandomNormal(stddev=0.02)
+  model = keras.Sequential(name=name)
+  model.add(keras.Input(tuple(input_shape)))
+  for multiplier in (1, 2, 4):
+    model.add(keras.layers.Conv2D(base_channels * multiplier, 3, strides=2, padding="same",
+                                  kernel_initializer=init))
+    model.add(keras.layers.LeakyReLU(0.3))
+  model.add(keras.layers.Flatten())
+  model.add(keras.layers.Dense(1, kernel_initializer=init))
+  return model
+
+
 def _resnet_block(x, channels: int, activation: str, sn_norm: str, downsample: bool,
                   first: bool, name: str):
   """One block of Miyato et al.'s ResNet discriminator: a main branch
@@ -241,6 +270,50 @@ def dcgan_generator(noise_dim: int, output_shape: Sequence[int], base_channels: 
   model.add(keras.layers.ReLU())
   model.add(keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
                                          activation="tanh"))
+  return model
+
+
+def metz_generator(noise_dim: int = 256, output_shape: Sequence[int] = (28, 28, 3),
+                   synchronized_bn: bool = False,
+                   name: str = "metz_generator") -> keras.Sequential:
+  """The stacked-MNIST generator of Metz et al. (2017, Table 2), as PacGAN's public reproduction
+  builds it: dense to 4x4x64, stride-2 3x3 transposed convolutions to 7x7x32, 14x14x16 and
+  28x28x8, each with batch norm and ReLU, then a 3x3 convolution to the channels and tanh.
+  Weights start N(0, 0.02) as in DCGAN.
+
+  Args:
+    noise_dim: the width of the latent noise (256 in Metz et al.).
+    output_shape: ``(28, 28, C)``, one generated image.
+    synchronized_bn: batch statistics over the global batch under a multi-replica strategy.
+    name: the model's name.
+
+  Returns:
+    A built ``keras.Sequential`` from ``(batch, noise_dim)`` to ``(batch, 28, 28, C)``.
+
+  Raises:
+    ValueError: the output is not 28x28.
+  """
+  height, width, channels = (int(v) for v in output_shape)
+  if (height, width) != (28, 28):
+    raise ValueError(f"metz_generator makes 28x28 images, not {tuple(output_shape)}")
+  init = keras.initializers.RandomNormal(stddev=0.02)
+  model = keras.Sequential(name=name)
+  model.add(keras.Input((int(noise_dim),)))
+  model.add(keras.layers.Dense(4 * 4 * 64, kernel_initializer=init))
+  model.add(keras.layers.Reshape((4, 4, 64)))
+  model.add(keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
+                                            synchronized=synchronized_bn))
+  model.add(keras.layers.ReLU())
+  # 4 -> 7 -> 14 -> 28: "same" padding gives 2 * size - 1, the output padding the rest.
+  for filters, output_padding in ((32, 0), (16, 1), (8, 1)):
+    model.add(keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same",
+                                           output_padding=output_padding,
+                                           kernel_initializer=init))
+    model.add(keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
+                                              synchronized=synchronized_bn))
+    model.add(keras.layers.ReLU())
+  model.add(keras.layers.Conv2D(channels, 3, padding="same", activation="tanh",
+                                kernel_initializer=init))
   return model
 
 

@@ -30,6 +30,7 @@ DISCRIMINATOR_BUILDERS = {
                                                        c.activation, c.alpha),
     "nk_mlp": lambda c, shape: networks.nk_mlp_discriminator(math.prod(shape), c.hidden_units),
     "dcgan": lambda c, shape: networks.dcgan_discriminator(shape, c.base_channels),
+    "metz": lambda c, shape: networks.metz_discriminator(shape, c.base_channels),
     "resnet": lambda c, shape: networks.resnet_discriminator(shape, c.base_channels,
                                                              c.activation, c.alpha, c.sn_norm),
 }
@@ -40,6 +41,7 @@ GENERATOR_BUILDERS = {
                                                    c.hidden_units),
     "dcgan": lambda c, shape, **options: networks.dcgan_generator(c.noise_dim, shape,
                                                                   c.base_channels, **options),
+    "metz": lambda c, shape, **options: networks.metz_generator(c.noise_dim, shape, **options),
 }
 
 
@@ -52,7 +54,8 @@ def build_generator(config: GeneratorConfig, sample_shape: Sequence[int],
                     replicas: int = 1) -> keras.Model:
   """The generator ``config`` describes, producing examples of shape ``sample_shape``, for
   training on ``replicas`` replicas (batch norm then uses the global batch's statistics)."""
-  options = {"synchronized_bn": True} if replicas > 1 and config.kind == "dcgan" else {}
+  options = ({"synchronized_bn": True} if replicas > 1 and config.kind in ("dcgan", "metz")
+             else {})
   return GENERATOR_BUILDERS[config.kind](config, tuple(int(v) for v in sample_shape), **options)
 
 

@@ -24,19 +24,20 @@ SN_NORMS = ("exact", "kernel")
 BUILTIN_ACTIVATIONS = ("elu", "leaky_relu", "linear", "relu", "sigmoid", "softplus", "tanh")
 # Network kinds, each built by tfsmooth.networks (tests check the builders cover exactly these).
 # Spectrally normalised discriminators (conv7, mlp) are the ones Theorem 1's constants apply to.
-DISCRIMINATORS = ("conv7", "mlp", "nk_mlp", "dcgan", "resnet")
+DISCRIMINATORS = ("conv7", "mlp", "nk_mlp", "dcgan", "resnet", "metz")
 SN_DISCRIMINATORS = ("conv7", "mlp", "resnet")
 # The rank of the SN discriminators' --input_shape (constants mode).
 INPUT_RANK = {"conv7": 3, "mlp": 1, "resnet": 3}
-GENERATORS = ("particle", "mlp", "dcgan")
-IMAGE_NETWORKS = ("conv7", "dcgan", "resnet")  # need image data (NHWC)
+GENERATORS = ("particle", "mlp", "dcgan", "metz")
+IMAGE_NETWORKS = ("conv7", "dcgan", "resnet", "metz")  # need image data (NHWC)
 UPDATES = ("alternating", "simultaneous")  # tfsmooth.gan.SmoothGAN.UPDATES (a test checks)
 OPTIMIZERS = ("adam", "sgd")
 FEATURES = ("classifier", "inception")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # built by tfsmooth.distribute
 # Multi-run experiments: each a module tfsmooth/experiments/NAME.py with experiment(SweepConfig).
-EXPERIMENTS = ("chu_fig1", "nk_mog", "nk_fig3")
-# --nk_schedule; their flag overrides: tfsmooth.experiments.nk_mog.SCHEDULES
+EXPERIMENTS = ("chu_fig1", "nk_mog", "nk_fig3", "nk_stacked")
+# --nk_schedule; their flag overrides: tfsmooth.experiments.nk_mog.SCHEDULES and
+# tfsmooth.experiments.nk_stacked.SCHEDULES
 NK_SCHEDULES = ("short", "paper", "smoke")
 
 
@@ -69,10 +70,12 @@ class DiscriminatorConfig:
   kind: str = setting("conv7",
       "Discriminator: conv7 (the 7-layer SN conv net of Chu et al. Section 7), mlp (spectrally "
       "normalised MLP), nk_mlp (Nagarajan-Kolter's ReLU MLP on x/4), dcgan (plain DCGAN conv net),"
-      " resnet (SNGAN-style residual SN net, bounded by the sum rule). constants mode: conv7, mlp "
-      "or resnet.", flag="discriminator", choices=DISCRIMINATORS)
+      " resnet (SNGAN-style residual SN net, bounded by the sum rule), metz (Metz et al.'s small "
+      "stacked-MNIST conv net: --base_channels 2 is 1/4 of the metz generator, 4 is 1/2). "
+      "constants mode: conv7, mlp or resnet.", flag="discriminator", choices=DISCRIMINATORS)
   base_channels: int = setting(64,
-      "conv7/dcgan: channels of the first convolution (the paper's 64 gives 64..512).",
+      "conv7/dcgan/resnet/metz: channels of the first convolution (the paper's 64 gives "
+      "64..512).",
       lower_bound=1)
   hidden_units: tuple[int, ...] = setting((128, 128), "mlp/nk_mlp: hidden layer widths.")
   activation: str = setting("elu",
@@ -92,10 +95,12 @@ class GeneratorConfig:
 
   kind: str = setting("particle",
       "train: particle (Chu et al. Section 7: n x d trainable samples), mlp (Nagarajan-Kolter MoG "
-      "generator) or dcgan.", flag="generator", choices=GENERATORS)
+      "generator), dcgan or metz (Metz et al.'s stacked-MNIST generator, 28x28 images).",
+      flag="generator", choices=GENERATORS)
   n_particles: int = setting(50000, "Particle generator size n (A = 1/sqrt(n), B = 0).")
   particle_init_std: float = setting(1.0, "train: particles start from N(0, std^2).")
-  noise_dim: int = setting(64, "train: latent dimension of mlp/dcgan generators.", lower_bound=1)
+  noise_dim: int = setting(64, "train: latent dimension of mlp/dcgan/metz generators.",
+                           lower_bound=1)
   hidden_units: tuple[int, ...] = setting((128, 128),
       "train: mlp generator hidden widths.", flag="g_hidden_units")
   base_channels: int = setting(64,
@@ -300,14 +305,16 @@ class SweepConfig:
   """``--mode=sweep``: a multi-run experiment (``tfsmooth.experiments``). For ``chu_fig1`` the
   members are training runs of ``train`` with settings drawn at random from the ``sweep_*``
   ranges; ``nk_mog`` runs the ``nk_methods`` flagfiles for each of ``sweep_seeds``; ``nk_fig3``
-  the toy system for each loss and ``nk_etas``."""
+  the toy system for each loss and ``nk_etas``; ``nk_stacked`` stacked MNIST for each of
+  ``stacked_sizes``, ``stacked_methods`` and ``sweep_seeds``."""
 
   train: TrainConfig = TrainConfig()
   experiment: str = setting(
       "chu_fig1", "sweep: the experiment. chu_fig1: Chu et al.'s Figure 1 (FID against "
       "gamma/gamma* over random settings); nk_mog: Nagarajan-Kolter's mixture of Gaussians, "
       "--nk_methods x --sweep_seeds; nk_fig3: Nagarajan-Kolter's toy system (Figure 3), "
-      "streamlines and eigenvalues for the GAN and WGAN losses x --nk_etas.",
+      "streamlines and eigenvalues for the GAN and WGAN losses x --nk_etas; nk_stacked: stacked "
+      "MNIST in Metz et al.'s setting, --stacked_sizes x --stacked_methods x --sweep_seeds.",
       choices=EXPERIMENTS)
   sweep_dir: str = setting("", "sweep: the sweep directory (members' run directories, "
                            "results.json/.csv, the experiment's figures, TensorBoard HParams).")
@@ -326,14 +333,22 @@ class SweepConfig:
   sweep_g_lr_ratio: tuple[float, ...] = setting(
       (1e-2, 1e5), "sweep: range of --g_lr_ratio, gamma/gamma* (log-uniform).")
   sweep_seeds: tuple[int, ...] = setting(
-      (0, 1, 2), "sweep nk_mog: training seeds (one member per method and seed).")
+      (0, 1, 2), "sweep nk_mog, nk_stacked: training seeds (one member per method and seed).")
   nk_methods: tuple[str, ...] = setting(
       ("nk_mog_eta0.5", "nk_mog_eta0", "nk_mog_unrolled15"),
       "sweep nk_mog: the methods compared, each a flagfile runs/NAME.flags.")
   nk_schedule: str = setting(
       "short", "sweep nk_mog: paper: the flagfiles as they are (100,001 steps each); short: "
-      "8,000 simultaneous steps at lr 1e-3; smoke: 20 such steps (an installation check).",
-      choices=NK_SCHEDULES)
+      "8,000 simultaneous steps at lr 1e-3; smoke: 20 such steps (an installation check). "
+      "nk_stacked: paper and short: runs/nk_stacked_metz.flags as it is (short evaluates every "
+      "2,500 steps); smoke: 20 steps.", choices=NK_SCHEDULES)
+  stacked_methods: tuple[str, ...] = setting(
+      ("plain", "eta0.05", "eta0.5", "unrolled5"),
+      "sweep nk_stacked: the methods compared: plain, eta<value> (Nagarajan-Kolter's regulariser "
+      "weight), unrolled<K> (Metz et al.'s unrolled GAN, K steps).")
+  stacked_sizes: tuple[str, ...] = setting(
+      ("quarter", "half"), "sweep nk_stacked: discriminator sizes, quarter and/or half (of the "
+      "generator's channels, Metz et al. Table 2).")
   nk_etas: tuple[float, ...] = setting(
       (0.0, 0.25, 0.5, 1.0), "sweep nk_fig3: the values of eta, one member per loss and eta.")
 

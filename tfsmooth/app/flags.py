@@ -19,6 +19,7 @@ from tfsmooth import data
 from tfsmooth import losses
 from tfsmooth.app import config
 from tfsmooth.experiments import nk_mog
+from tfsmooth.experiments import nk_stacked
 
 FLAGS = flags.FLAGS
 
@@ -157,6 +158,13 @@ def _check_methods(values):
   if missing:
     raise flags.ValidationError(f"--nk_methods: no flagfile tfsmooth/runs/{missing}.flags")
   return True
+flags.register_validator(
+    "stacked_methods", lambda v: bool(v) and nk_stacked.invalid_method(v) is None,
+    message="must be a comma-separated list of plain, eta<value > 0> and unrolled<K > 0> "
+    "(e.g. plain,eta0.5,unrolled5)")
+flags.register_validator(
+    "stacked_sizes", lambda v: bool(v) and all(size in nk_stacked.SIZES for size in v),
+    message=f"must be a comma-separated list of {', '.join(nk_stacked.SIZES)}")
 flags.register_validator("sweep_seeds", lambda v: _int_list(v, minimum=0) is not None and all(
     int(s) < 2**32 for s in v), message="must be a comma-separated list of integers in [0, 2^32)")
 flags.register_validator("nk_etas", lambda v: _is_finite_list(v, low=0.0),
