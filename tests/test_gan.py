@@ -354,7 +354,6 @@ def test_metz_networks_have_the_stacked_mnist_shapes_of_metz_et_al():
   """Metz et al.'s Table 2 networks (as PacGAN's code builds them): the generator 256 -> 4x4x64
   -> 7x7x32 -> 14x14x16 -> 28x28x8 -> 28x28x3; the discriminators 2-4-8 (quarter) and 4-8-16
   (half) channels at 14, 7 and 4 pixels."""
-  from tfsmooth import networks  # pylint: disable=g-import-not-at-top
   generator = networks.metz_generator(256, (28, 28, 3))
   shapes = [tuple(layer.output.shape[1:]) for layer in generator.layers
             if "conv" in layer.name or "reshape" in layer.name]
@@ -367,3 +366,28 @@ def test_metz_networks_have_the_stacked_mnist_shapes_of_metz_et_al():
     assert discriminator.output_shape == (None, 1)
   with pytest.raises(ValueError, match="28x28 images"):
     networks.metz_generator(8, (32, 32, 3))
+
+
+def test_a_batch_norm_discriminator_sees_real_and_generated_batches_separately():
+  """DCGAN practice (and Metz et al.'s code): each batch is normalised by its own statistics,
+  in both players' steps; in one call on both, the statistics would mix real and generated."""
+  keras.utils.set_random_seed(0)
+  generator = networks.metz_generator(8, (28, 28, 3))
+  discriminator = networks.metz_discriminator((28, 28, 3), 2)
+  model = gan.SmoothGAN(generator, discriminator, loss="non_saturating", penalty=None, n_disc=1)
+  assert model.batch_statistics
+  assert not gan.SmoothGAN(generator, networks.metz_discriminator((28, 28, 3), 2, batch_norm=False),
+                       penalty=None).batch_statistics
+  rng = np.random.default_rng(0)
+  real = tf.constant(rng.uniform(-1, 1, (6, 28, 28, 3)), tf.float32)
+  fake = tf.constant(rng.uniform(-0.2, 0.2, (6, 28, 28, 3)), tf.float32)
+  d_real, d_fake = model._discriminate(real, fake)  # pylint: disable=protected-access
+  np.testing.assert_array_equal(d_real, discriminator(real, training=True))
+  np.testing.assert_array_equal(d_fake, discriminator(fake, training=True))
+  mixed = discriminator(tf.concat([real, fake], 0), training=True)
+  assert np.max(np.abs(mixed[:6] - d_real)) > 1e-3  # the one-call statistics differ
+  latent = model.sample_latent(6, tf.constant([1, 2], tf.int64))
+  _, metrics = model.generator_gradients(real, latent)
+  expected = np.mean(np.logaddexp(0.0, -discriminator(generator(latent, training=True),
+                                                      training=True).numpy()))
+  assert float(metrics["g_loss"]) == pytest.approx(expected, rel=1e-5)

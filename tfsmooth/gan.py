@@ -166,6 +166,17 @@ class NonFiniteGuard(keras.layers.Layer):
     return (step, self.names[int(self.first_metric.numpy())], float(self.first_value.numpy()))
 
 
+def has_batch_norm(model) -> bool:
+  """Whether ``model`` (or a model inside it) has a batch-norm layer."""
+  layers = list(getattr(model, "layers", []))
+  while layers:
+    layer = layers.pop()
+    if isinstance(layer, keras.layers.BatchNormalization):
+      return True
+    layers.extend(getattr(layer, "layers", []))
+  return False
+
+
 def _sample_shape(model, tensors: str) -> tuple[int, ...] | None:
   """The shape of one sample of ``model``'s first ``inputs`` or ``outputs``; None for a
   subclassed model without a graph."""
@@ -239,6 +250,11 @@ class SmoothGAN(keras.Model):
     # The generator's latents in its own step: a generator with a finite latent set (particles)
     # takes --particle_batch of them or all; any other the batch of its step.
     self.own_generator_batch = hasattr(generator, "all_latents")
+    # A discriminator with batch norm sees real and generated batches separately, in training
+    # mode in both players' steps, as DCGAN code does (each batch normalised by its own
+    # statistics); any other sees both in one call, and the generator's step in inference mode
+    # (its spectral-norm vectors move in the discriminator's steps only).
+    self.batch_statistics = has_batch_norm(discriminator)
     # The generator objective, chosen once (Nagarajan-Kolter Section 5; Metz et al.).
     if not self.game_loss.trains_discriminator:
       self._generator_objective = self._closed_form_objective
@@ -402,12 +418,28 @@ class SmoothGAN(keras.Model):
     terms.update(d_loss=d_loss, value=game_value, d_grad_norm=_global_norm_share(gradients))
     return gradients, terms
 
-  def _game_value(self, real, fake):
-    """``V`` on this batch, ``D(fake)``, and the mean discriminator outputs as metrics. One call
-    on real and fake together: one power-iteration update per discriminator step."""
+  def _discriminate(self, real, fake, params=None, fixed=None):
+    """``(D(real), D(fake))`` in training mode (at ``params``, ``fixed`` if given: a stateless
+    call). One call on real and fake together, one power-iteration update per discriminator
+    step; two for a discriminator with batch norm (``batch_statistics``)."""
+    def discriminator(samples):
+      if params is None:
+        return self.discriminator(samples, training=True)
+      return self.discriminator.stateless_call(params, fixed, samples, training=True)[0]
+    if self.batch_statistics:
+      return discriminator(real), discriminator(fake)
     batch = tf.shape(real)[0]
-    outputs = self.discriminator(tf.concat([real, fake], 0), training=True)
-    d_real, d_fake = outputs[:batch], outputs[batch:]
+    outputs = discriminator(tf.concat([real, fake], 0))
+    return outputs[:batch], outputs[batch:]
+
+  def _generator_side(self, samples):
+    """D as the generator's step sees it: inference mode, or training mode (the batch's own
+    statistics) for a discriminator with batch norm."""
+    return self.discriminator(samples, training=self.batch_statistics)
+
+  def _game_value(self, real, fake):
+    """``V`` on this batch, ``D(fake)``, and the mean discriminator outputs as metrics."""
+    d_real, d_fake = self._discriminate(real, fake)
     game_value = self.game_loss.value(d_real, d_fake, distribute.global_mean)
     terms = {"d_real": distribute.global_mean(d_real),
              "d_fake": distribute.global_mean(d_fake)}
@@ -432,13 +464,11 @@ class SmoothGAN(keras.Model):
     params = [tf.identity(v) for v in discriminator.trainable_variables]
     fixed = [tf.identity(v) for v in discriminator.non_trainable_variables]
     state = rule.initial_state
-    batch = tf.shape(real)[0]
     for k in range(self.unroll_steps):
       with tf.GradientTape() as tape:
         tape.watch(params)
-        outputs, _ = discriminator.stateless_call(params, fixed, tf.concat([real, fake], 0),
-                                                  training=True)
-        d_loss = -self.game_loss.value(outputs[:batch], outputs[batch:], distribute.global_mean)
+        d_real, d_fake = self._discriminate(real, fake, params, fixed)
+        d_loss = -self.game_loss.value(d_real, d_fake, distribute.global_mean)
       # The look-ahead step uses the global gradient, as the real optimiser step would.
       gradients = distribute.all_sum(tape.gradient(d_loss, params))
       params, state = rule.step(params, gradients, state, k)
@@ -459,8 +489,8 @@ class SmoothGAN(keras.Model):
 
   def _regularised_objective(self, real, fake):
     with tf.GradientTape() as inner:
-      d_real = self.discriminator(real, training=False)
-      d_fake = self.discriminator(fake, training=False)
+      d_real = self._generator_side(real)
+      d_fake = self._generator_side(fake)
       game_value = self.game_loss.value(d_real, d_fake, distribute.global_mean)
     g_loss = self.game_loss.generator_loss(d_fake, distribute.global_mean)
     return g_loss, self._nk_regulariser(inner.gradient(
@@ -468,8 +498,7 @@ class SmoothGAN(keras.Model):
 
   def _plain_objective(self, real, fake):
     del real  # the generator's loss needs D(fake) only
-    g_loss = self.game_loss.generator_loss(self.discriminator(fake, training=False),
-                                           distribute.global_mean)
+    g_loss = self.game_loss.generator_loss(self._generator_side(fake), distribute.global_mean)
     return g_loss, tf.zeros_like(g_loss)
 
   def generator_gradients(self, real, latent):

@@ -127,17 +127,21 @@ def dcgan_discriminator(input_shape: Sequence[int], base_channels: int = 64,
 
 
 def metz_discriminator(input_shape: Sequence[int] = (28, 28, 3), base_channels: int = 2,
+                       batch_norm: bool = True, synchronized_bn: bool = False,
                        name: str = "metz_discriminator") -> keras.Sequential:
   """The small stacked-MNIST discriminator of Metz et al. (2017, Table 2), as PacGAN's public
   reproduction of that table builds it: three stride-2 3x3 convolutions of ``base``, ``2 base``
-  and ``4 base`` channels with LeakyReLU(0.3), then a dense output. ``base`` 2 is the
-  discriminator "1/4 the size" of ``metz_generator`` (whose layers have 8..64 channels), 4 the one
-  of half its size. Weights start N(0, 0.02) as in DCGAN. PacGAN's version also has batch norm
-  after each convolution; this one has none (docs/nagarajan_kolter.md says why).
+  and ``4 base`` channels, each with batch norm and LeakyReLU(0.3), then a dense output.
+  ``base`` 2 is the discriminator "1/4 the size" of ``metz_generator`` (whose layers have 8..64
+  channels), 4 the one of half its size. Weights start N(0, 0.02) as in DCGAN. With batch norm,
+  ``SmoothGAN`` shows it real and generated batches separately (as DCGAN code does).
 
   Args:
     input_shape: ``(H, W, C)`` of one image.
     base_channels: ``base``, the channels of the first convolution.
+    batch_norm: batch norm after each convolution (without it, docs/nagarajan_kolter.md: the
+      1/4-size discriminator cannot tell the samples apart).
+    synchronized_bn: batch statistics over the global batch under a multi-replica strategy.
     name: the model's name.
 
   Returns:
@@ -149,6 +153,9 @@ def metz_discriminator(input_shape: Sequence[int] = (28, 28, 3), base_channels: 
   for multiplier in (1, 2, 4):
     model.add(keras.layers.Conv2D(base_channels * multiplier, 3, strides=2, padding="same",
                                   kernel_initializer=init))
+    if batch_norm:
+      model.add(keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
+                                                synchronized=synchronized_bn))
     model.add(keras.layers.LeakyReLU(0.3))
   model.add(keras.layers.Flatten())
   model.add(keras.layers.Dense(1, kernel_initializer=init))

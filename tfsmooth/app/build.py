@@ -30,7 +30,8 @@ DISCRIMINATOR_BUILDERS = {
                                                        c.activation, c.alpha),
     "nk_mlp": lambda c, shape: networks.nk_mlp_discriminator(math.prod(shape), c.hidden_units),
     "dcgan": lambda c, shape: networks.dcgan_discriminator(shape, c.base_channels),
-    "metz": lambda c, shape: networks.metz_discriminator(shape, c.base_channels),
+    "metz": lambda c, shape, **options: networks.metz_discriminator(shape, c.base_channels,
+                                                                    **options),
     "resnet": lambda c, shape: networks.resnet_discriminator(shape, c.base_channels,
                                                              c.activation, c.alpha, c.sn_norm),
 }
@@ -45,18 +46,32 @@ GENERATOR_BUILDERS = {
 }
 
 
-def build_discriminator(config: DiscriminatorConfig, input_shape: Sequence[int]) -> keras.Model:
-  """The discriminator ``config`` describes, for examples of shape ``input_shape``."""
-  return DISCRIMINATOR_BUILDERS[config.kind](config, tuple(int(v) for v in input_shape))
+# The networks with batch norm: under a multi-replica strategy their batch statistics are those
+# of the global batch (all-reduced moments), so N replicas normalise as one device does.
+BATCH_NORM_DISCRIMINATORS = ("metz",)
+BATCH_NORM_GENERATORS = ("dcgan", "metz")
+
+
+def _batch_norm_options(kind: str, replicas: int, kinds) -> dict:
+  return {"synchronized_bn": True} if replicas > 1 and kind in kinds else {}
+
+
+def build_discriminator(config: DiscriminatorConfig, input_shape: Sequence[int],
+                        replicas: int = 1) -> keras.Model:
+  """The discriminator ``config`` describes, for examples of shape ``input_shape``, for
+  training on ``replicas`` replicas."""
+  return DISCRIMINATOR_BUILDERS[config.kind](config, tuple(int(v) for v in input_shape),
+                                             **_batch_norm_options(config.kind, replicas,
+                                                                   BATCH_NORM_DISCRIMINATORS))
 
 
 def build_generator(config: GeneratorConfig, sample_shape: Sequence[int],
                     replicas: int = 1) -> keras.Model:
   """The generator ``config`` describes, producing examples of shape ``sample_shape``, for
   training on ``replicas`` replicas (batch norm then uses the global batch's statistics)."""
-  options = ({"synchronized_bn": True} if replicas > 1 and config.kind in ("dcgan", "metz")
-             else {})
-  return GENERATOR_BUILDERS[config.kind](config, tuple(int(v) for v in sample_shape), **options)
+  return GENERATOR_BUILDERS[config.kind](config, tuple(int(v) for v in sample_shape),
+                                         **_batch_norm_options(config.kind, replicas,
+                                                               BATCH_NORM_GENERATORS))
 
 
 def objective(config: GANConfig):
@@ -136,7 +151,8 @@ def build_gan(config: TrainConfig, sample_shape, strategy=None):
   keras.utils.set_random_seed(config.seed)
   tf.config.experimental.enable_op_determinism()
   with strategy.scope():  # networks and optimisers live on the strategy's devices
-    discriminator = build_discriminator(config.discriminator, sample_shape)
+    discriminator = build_discriminator(config.discriminator, sample_shape,
+                                        strategy.num_replicas_in_sync)
     tfs_layers.converge_spectral_norms(discriminator)
     generator = build_generator(config.generator, sample_shape, strategy.num_replicas_in_sync)
     g_lr, constants = generator_learning_rate(config, discriminator)

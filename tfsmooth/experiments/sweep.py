@@ -112,6 +112,17 @@ def log_uniform_draws(ranges: dict, count: int, seed: int, integer=()) -> list[M
   return members
 
 
+def cpu_count() -> int:
+  """The CPUs this process may run on."""
+  return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def member_threads(parallel: int) -> int:
+  """TensorFlow threads per member when ``parallel`` members train at once: an equal share of
+  the CPUs, so members do not contend for the same cores."""
+  return max(1, cpu_count() // parallel)
+
+
 def _status(run: RunDirectory) -> str | None:
   return run.read_manifest().get("status") if run.has_manifest() else None
 
@@ -126,15 +137,17 @@ def run(sweep_dir: str, common: dict, members: list[Member],
   rundir.write_json(os.path.join(sweep_dir, SWEEP_FILE), spec, sort_keys=False)
   runs = {m.name: RunDirectory(os.path.join(sweep_dir, "members", m.name)) for m in members}
   pending = [m for m in members if _status(runs[m.name]) not in FINAL_STATUSES]
+  threads = member_threads(parallel)
   compat.progress(f"sweep {sweep_dir}: {len(members)} members, {len(members) - len(pending)} "
-                   f"finished, {len(pending)} to run ({parallel} at a time)")
+                  f"finished, {len(pending)} to run ({parallel} at a time, {threads} of the "
+                  f"{cpu_count()} CPU threads each)")
   running = []
   exits = {}
   started = time.time()
   while pending or running:
     while pending and len(running) < parallel:
       member = pending.pop(0)
-      running.append((member, _start(runs[member.name], common, member)))
+      running.append((member, _start(runs[member.name], common, member, threads)))
     time.sleep(0.2)
     for member, process in list(running):
       if process.poll() is not None:
@@ -149,14 +162,18 @@ def run(sweep_dir: str, common: dict, members: list[Member],
   return runs, exits
 
 
-def _start(run: RunDirectory, common: dict, member: Member) -> subprocess.Popen:
+def _start(run: RunDirectory, common: dict, member: Member, threads: int) -> subprocess.Popen:
   resume = ["--resume"] if os.path.isdir(run.checkpoints) and run.has_manifest() else []
   command = [sys.executable, "-m", "tfsmooth.main", *flag_args({**common, **member.settings}),
              f"--run_dir={run.path}", *resume]
+  # TensorFlow's thread pools (read when it starts); the weights do not depend on them
+  # (tests/test_experiments.py).
+  env = {**os.environ, "TF_NUM_INTRAOP_THREADS": str(threads),
+         "TF_NUM_INTEROP_THREADS": str(threads)}
   with open(run.path + ".log", "a", encoding="utf-8") as log:
-    log.write(" ".join(command[1:]) + "\n")
+    log.write(f"TF_NUM_INTRAOP_THREADS={threads} " + " ".join(command[1:]) + "\n")
     log.flush()
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
 def run_experiment(experiment: Experiment, sweep_dir: str, parallel: int = 1) -> str:
