@@ -166,8 +166,8 @@ def _start(run: RunDirectory, common: dict, member: Member, threads: int) -> sub
   resume = ["--resume"] if os.path.isdir(run.checkpoints) and run.has_manifest() else []
   command = [sys.executable, "-m", "tfsmooth.main", *flag_args({**common, **member.settings}),
              f"--run_dir={run.path}", *resume]
-  # TensorFlow's thread pools (read when it starts); the weights do not depend on them
-  # (tests/test_experiments.py).
+  # TensorFlow's thread pools (read when it starts). Measured: runs/chu_default.flags for 20
+  # steps ends in the same weights with 1 and 2 threads.
   env = {**os.environ, "TF_NUM_INTRAOP_THREADS": str(threads),
          "TF_NUM_INTEROP_THREADS": str(threads)}
   with open(run.path + ".log", "a", encoding="utf-8") as log:
