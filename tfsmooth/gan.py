@@ -35,6 +35,7 @@ import keras
 import tensorflow as tf
 
 from tfsmooth import distribute
+from tfsmooth import layers as tfs_layers
 from tfsmooth import losses
 
 # Stateless seeds are (seed, (step * draws_per_step + draw) * _COUNTER_STRIDE): distinct for every
@@ -168,13 +169,8 @@ class NonFiniteGuard(keras.layers.Layer):
 
 def has_batch_norm(model) -> bool:
   """Whether ``model`` (or a model inside it) has a batch-norm layer."""
-  layers = list(getattr(model, "layers", []))
-  while layers:
-    layer = layers.pop()
-    if isinstance(layer, keras.layers.BatchNormalization):
-      return True
-    layers.extend(getattr(layer, "layers", []))
-  return False
+  return any(isinstance(layer, keras.layers.BatchNormalization)
+             for layer in tfs_layers.all_layers(model))
 
 
 def _sample_shape(model, tensors: str) -> tuple[int, ...] | None:

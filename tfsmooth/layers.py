@@ -552,14 +552,15 @@ def converge_spectral_norms(model: keras.Model, iterations: int = 200) -> None:
     iterations: power-iteration steps per layer, for a layer that converges by power iteration
       (``SNDense`` and ``SNConv2D`` set ``u`` by SVD or Lanczos iteration and ignore it).
   """
-  for layer in _all_layers(model):
+  for layer in all_layers(model):
     if isinstance(layer, _SpectralNormalized):
       layer.converge(iterations)
 
 
-def _all_layers(model):
+def all_layers(model):
+  """The layers of ``model``, those of the models inside it included (not the inner models)."""
   for layer in model.layers:
     if isinstance(layer, keras.Model):
-      yield from _all_layers(layer)
+      yield from all_layers(layer)
     else:
       yield layer

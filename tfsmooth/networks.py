@@ -126,6 +126,11 @@ def dcgan_discriminator(input_shape: Sequence[int], base_channels: int = 64,
   return model
 
 
+def _metz_batch_norm(synchronized: bool) -> keras.layers.BatchNormalization:
+  """Batch norm as the TF1 code of Metz et al.'s setting has it (momentum 0.9, epsilon 1e-5)."""
+  return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=synchronized)
+
+
 def metz_discriminator(input_shape: Sequence[int] = (28, 28, 3), base_channels: int = 2,
                        batch_norm: bool = True, synchronized_bn: bool = False,
                        name: str = "metz_discriminator") -> keras.Sequential:
@@ -154,8 +159,7 @@ def metz_discriminator(input_shape: Sequence[int] = (28, 28, 3), base_channels: 
     model.add(keras.layers.Conv2D(base_channels * multiplier, 3, strides=2, padding="same",
                                   kernel_initializer=init))
     if batch_norm:
-      model.add(keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
-                                                synchronized=synchronized_bn))
+      model.add(_metz_batch_norm(synchronized_bn))
     model.add(keras.layers.LeakyReLU(0.3))
   model.add(keras.layers.Flatten())
   model.add(keras.layers.Dense(1, kernel_initializer=init))
@@ -308,16 +312,14 @@ def metz_generator(noise_dim: int = 256, output_shape: Sequence[int] = (28, 28, 
   model.add(keras.Input((int(noise_dim),)))
   model.add(keras.layers.Dense(4 * 4 * 64, kernel_initializer=init))
   model.add(keras.layers.Reshape((4, 4, 64)))
-  model.add(keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
-                                            synchronized=synchronized_bn))
+  model.add(_metz_batch_norm(synchronized_bn))
   model.add(keras.layers.ReLU())
   # 4 -> 7 -> 14 -> 28: "same" padding gives 2 * size - 1, the output padding the rest.
   for filters, output_padding in ((32, 0), (16, 1), (8, 1)):
     model.add(keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same",
                                            output_padding=output_padding,
                                            kernel_initializer=init))
-    model.add(keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5,
-                                              synchronized=synchronized_bn))
+    model.add(_metz_batch_norm(synchronized_bn))
     model.add(keras.layers.ReLU())
   model.add(keras.layers.Conv2D(channels, 3, padding="same", activation="tanh",
                                 kernel_initializer=init))

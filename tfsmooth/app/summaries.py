@@ -41,6 +41,20 @@ def save_figure(figure, path: str, writer=None, tag: str | None = None, step: in
   return path
 
 
+def scalar_series(logdir: str, tag: str) -> list[tuple[int, float]]:
+  """``(step, value)`` of every summary of the scalar ``tag`` in the TensorBoard logs in
+  ``logdir``, read as TensorBoard reads them; empty if there are none."""
+  from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if not os.path.isdir(logdir):
+    return []
+  events = event_accumulator.EventAccumulator(logdir, size_guidance={"tensors": 0})
+  events.Reload()
+  if tag not in events.Tags()["tensors"]:
+    return []
+  return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in events.Tensors(tag)]
+
+
 def markdown_table(rows: dict, header: tuple[str, str] = ("setting", "value")) -> str:
   """``{name: value}`` as a two-column Markdown table (TensorBoard's Text tab renders it)."""
   lines = [f"| {header[0]} | {header[1]} |", "|---|---|"]

@@ -61,8 +61,6 @@ def plot(sweep_dir: str, rows: list[dict], runs: dict) -> str:
   """``fig1.png``: FID against gamma/gamma* (log x; diverged members marked at the top), and
   ``g_grad_norm`` over training for the members nearest gamma/gamma* = 1, 100 and the largest."""
   plt = summaries.pyplot()
-  from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
   done = [r for r in rows if r["status"] == "completed" and r["fid"] is not None]
   diverged = [r for r in rows if r["status"] == "diverged"]
@@ -85,14 +83,9 @@ def plot(sweep_dir: str, rows: list[dict], runs: dict) -> str:
   for r in ratios:
     if r["member"] not in shown:
       continue
-    events = event_accumulator.EventAccumulator(runs[r["member"]].logs,
-                                                size_guidance={"tensors": 0})
-    events.Reload()
-    if "g_grad_norm" in events.Tags()["tensors"]:
-      points = events.Tensors("g_grad_norm")
-      right.plot([p.step for p in points], [float(tf.make_ndarray(p.tensor_proto))
-                                            for p in points],
-                 label=f"gamma/gamma* = {r['gamma_ratio']:.3g} ({r['status']})")
+    points = summaries.scalar_series(runs[r["member"]].logs, "g_grad_norm")
+    if points:
+      right.plot(*zip(*points), label=f"gamma/gamma* = {r['gamma_ratio']:.3g} ({r['status']})")
   right.set_yscale("log")
   right.set_xlabel("generator step")
   right.set_ylabel("g_grad_norm = |grad_theta J|")

@@ -13,9 +13,9 @@ modes, kl), ``results.md`` (mean and std per method and size, beside Metz et al.
 numbers) and ``modes.png`` (modes covered over training, every run).
 """
 
-import math
 import os
 import re
+import statistics
 
 from tfsmooth.app import config as tfs_config
 from tfsmooth.app import console
@@ -78,7 +78,7 @@ def member_name(method: str, size: str, seed: int) -> str:
 
 def members(config: tfs_config.SweepConfig) -> list[sweep.Member]:
   """One member per size, method and seed: the flagfile, the schedule's flags, the method's."""
-  flagfile = os.path.join(console.RUNS_DIR, FLAGFILE + ".flags")
+  flagfile = console.shipped_flagfile(FLAGFILE)
   return [sweep.Member(member_name(method, size, seed),
                        {"flagfile": flagfile, **SCHEDULES[config.nk_schedule],
                         **method_flags(method), "base_channels": SIZES[size], "seed": seed})
@@ -98,10 +98,8 @@ def row(name: str, run: RunDirectory) -> dict:
 
 
 def _mean_std(values):
-  mean = sum(values) / len(values)
-  std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 \
-      else 0.0
-  return mean, std
+  """Mean and sample standard deviation (0 for one value)."""
+  return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -135,16 +133,7 @@ def markdown_table(rows: list[dict]) -> str:
 def modes_over_training(run: RunDirectory) -> list[tuple[int, float]]:
   """``(step, modes covered)`` of every evaluation during the run (``--eval_every``), from its
   TensorBoard logs."""
-  from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  if not os.path.isdir(run.logs):
-    return []
-  events = event_accumulator.EventAccumulator(run.logs, size_guidance={"tensors": 0})
-  events.Reload()
-  tag = "eval/stacked_mnist_modes_covered"
-  if tag not in events.Tags()["tensors"]:
-    return []
-  return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in events.Tensors(tag)]
+  return summaries.scalar_series(run.logs, "eval/stacked_mnist_modes_covered")
 
 
 def plot_modes(sweep_dir: str, rows: list[dict], runs: dict) -> str:
