@@ -35,8 +35,10 @@ constants: $(STAMP)
 
 # The default test suite, one worker per core (pytest-xdist; a test file's tests stay on one
 # worker); slow paper-scale checks are separate.
+# worksteal: an idle worker takes tests from the busy one, so both cores stay busy to the end
+# (loadfile kept whole files together and one worker ran alone for the last ~70 s).
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" -n auto --dist loadfile tests
+	$(PY) -m pytest -q -m "not slow" -n auto --dist worksteal tests
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests

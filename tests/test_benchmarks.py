@@ -1,5 +1,6 @@
 """The side-by-side benchmark (benchmarks/vs_pytorch.py) at tiny sizes, so that it cannot rot:
-every workload runs in every variant, and the report carries what the issue asks for."""
+every workload's flags build its GAN (fast), workload A runs in every variant and the report
+carries what the issue asks for (default suite); every workload in every variant (slow)."""
 
 import importlib.util
 import json
@@ -12,15 +13,35 @@ SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 HAVE_TORCH = importlib.util.find_spec("torch") is not None  # the [bench] extra
 
 
-def test_tiny_benchmark_reports_every_variant_and_the_paired_ratios(tmp_path, cli):
+def test_every_workloads_flags_build_its_gan_at_tiny_size():
+  """What each worker does first, in this process: the workload's flags (and --tiny's) parsed
+  into a config, and the GAN built on the tiny sample shape."""
+  from benchmarks import vs_pytorch  # pylint: disable=g-import-not-at-top
+  from tfsmooth.app import build  # pylint: disable=g-import-not-at-top
+  from tfsmooth.app import flags as tfs_flags  # pylint: disable=g-import-not-at-top
+  for name, workload in vs_pytorch.WORKLOADS.items():
+    try:
+      tfs_flags.FLAGS(["vs_pytorch", *workload.flags, *vs_pytorch.TINY_FLAGS,
+                       "--run_dir=/tmp/unused"])
+      config = tfs_flags.train_config()
+    finally:
+      tfs_flags.FLAGS.unparse_flags()
+    shape = vs_pytorch._sample_shape(workload, tiny=True)  # pylint: disable=protected-access
+    model, _, _ = build.build_gan(config, shape)
+    assert model.discriminator.count_params() > 0, name
+    assert tuple(model.sample(2, 0).shape) == (2, *shape), name
+
+
+def _run_tiny_benchmark(tmp_path, cli, workloads):
   variants = ["tfsmooth", "tf_graph"] + (["torch"] if HAVE_TORCH else [])
   out = tmp_path / "report.md"
   result = cli.file(SCRIPT, "--tiny", "--rounds=2", "--block_seconds=0.05", f"--out={out}",
-                    f"--variants={','.join(variants)}", timeout=900)
+                    f"--variants={','.join(variants)}", f"--workloads={','.join(workloads)}",
+                    timeout=900)
   assert result.returncode == 0, result.stderr[-3000:]
   report = json.loads(out.with_suffix(".json").read_text())
   assert report["fma_peak_gflop_per_s"] is None or report["fma_peak_gflop_per_s"] > 1
-  assert [r["workload"] for r in report["results"]] == ["A", "B", "fig1", "demo"]
+  assert [r["workload"] for r in report["results"]] == workloads
   for result_ in report["results"]:
     assert result_["flops_per_step"] > 0  # counted on the hand-written graph
     assert set(result_["variants"]) == set(variants)
@@ -32,6 +53,16 @@ def test_tiny_benchmark_reports_every_variant_and_the_paired_ratios(tmp_path, cl
       assert ratio["min"] <= ratio["median"] <= ratio["max"] and ratio["min"] > 0
   text = out.read_text()
   assert "tfsmooth / tf_graph" in text and "FP32 FMA peak" in text
+
+
+def test_tiny_benchmark_reports_every_variant_and_the_paired_ratios(tmp_path, cli):
+  _run_tiny_benchmark(tmp_path, cli, ["A"])
+
+
+@pytest.mark.slow
+def test_tiny_benchmark_runs_every_workload(tmp_path, cli):
+  from benchmarks import vs_pytorch  # pylint: disable=g-import-not-at-top
+  _run_tiny_benchmark(tmp_path, cli, list(vs_pytorch.WORKLOADS))
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch (the [bench] extra) is not installed")
