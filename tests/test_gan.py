@@ -116,12 +116,21 @@ def test_generator_gradient_with_eta_equals_independent_derivative(loss, eta):
   generator, discriminator = _toy_models(w, a)
   model = gan.SmoothGAN(generator, discriminator,
                         loss=loss, penalty="none", eta=eta, noise_dim=1)
-  gradients, _ = model.generator_gradients(tf.constant(x, tf.float32),
-                                           tf.constant(z, tf.float32))
+  real, latent = tf.constant(x, tf.float32), tf.constant(z, tf.float32)
+  gradients, terms = model.generator_gradients(real, latent)
   h = 1e-6
-  expected = (_toy_generator_objective(loss, a + h, w, x, z, eta) -
-              _toy_generator_objective(loss, a - h, w, x, z, eta)) / (2 * h)
-  assert float(gradients[0][0, 0]) == pytest.approx(expected, rel=1e-4, abs=1e-6)
+
+  def derivative(eta_):
+    return (_toy_generator_objective(loss, a + h, w, x, z, eta_) -
+            _toy_generator_objective(loss, a - h, w, x, z, eta_)) / (2 * h)
+  assert float(gradients[0][0, 0]) == pytest.approx(derivative(eta), rel=1e-4, abs=1e-6)
+  assert float(terms["g_grad_norm"]) == pytest.approx(abs(derivative(0.0)), rel=1e-4, abs=1e-6)
+  assert ("nk_grad_norm" in terms) == (eta > 0) == ("nk_grad_norm" in model.metric_names)
+  if eta > 0:  # the regulariser's own gradient, in the alternating and the simultaneous step
+    regulariser = abs(derivative(eta) - derivative(0.0))
+    assert float(terms["nk_grad_norm"]) == pytest.approx(regulariser, rel=1e-4, abs=1e-6)
+    _, _, joint = model.joint_gradients(real, latent, None)
+    assert float(joint["nk_grad_norm"]) == pytest.approx(regulariser, rel=1e-4, abs=1e-6)
 
 
 def test_particle_sgd_step_moves_each_particle_by_lr_over_n_times_grad_phi():

@@ -292,13 +292,15 @@ class SmoothGAN(keras.Model):
     """The values each step reports: the discriminator's loss ``-V + penalty``, ``V``, its mean
     outputs on real and generated samples and gradient norm (when a discriminator is trained),
     the penalty and its ``Penalty.metrics`` (when there is one), the generator's loss, the
-    Nagarajan-Kolter regulariser and ``g_grad_norm``."""
+    Nagarajan-Kolter regulariser, ``g_grad_norm`` and, when ``eta > 0``, ``nk_grad_norm``: the
+    norm of the regulariser's gradient w.r.t. the generator, to set beside ``g_grad_norm``."""
     names = []
     if self.game_loss.trains_discriminator:
       names += ["d_loss", "value", "d_real", "d_fake", "d_grad_norm"]
       if self.penalty is not None:
         names += ["penalty", *self.penalty.metrics]
-    return (*names, "g_loss", "nk_regulariser", "g_grad_norm")
+    names += ["g_loss", "nk_regulariser", "g_grad_norm"]
+    return (*names, "nk_grad_norm") if self.eta > 0 else tuple(names)
 
   @property
   def metrics(self):
@@ -510,10 +512,16 @@ class SmoothGAN(keras.Model):
       g_loss, regulariser = self._generator_objective(real, fake)
       total = g_loss + regulariser
     gradients = tape.gradient(total, variables)
-    loss_gradients = tape.gradient(g_loss, variables) if self.eta > 0 else gradients
+    terms = {"g_loss": g_loss, "nk_regulariser": regulariser}
+    loss_gradients = gradients
+    if self.eta > 0:
+      loss_gradients = tape.gradient(g_loss, variables)
+      # The regulariser's gradient as the difference: no third backward pass.
+      terms["nk_grad_norm"] = _global_norm_share(
+          [a - b for a, b in zip(gradients, loss_gradients)])
     del tape
-    return gradients, {"g_loss": g_loss, "nk_regulariser": regulariser,
-                       "g_grad_norm": _global_norm_share(loss_gradients)}
+    terms["g_grad_norm"] = _global_norm_share(loss_gradients)
+    return gradients, terms
 
   def _nk_regulariser(self, value_gradients):
     """``eta |grad_D V|^2`` of the global V: the all-reduced gradient is squared, not each
@@ -547,7 +555,9 @@ class SmoothGAN(keras.Model):
     loss_gradients = tape.gradient(g_loss, g_variables)
     g_gradients = loss_gradients
     if regularised:
-      g_gradients = [a + b for a, b in zip(loss_gradients, tape.gradient(regulariser, g_variables))]
+      regulariser_gradients = tape.gradient(regulariser, g_variables)
+      g_gradients = [a + b for a, b in zip(loss_gradients, regulariser_gradients)]
+      terms["nk_grad_norm"] = _global_norm_share(regulariser_gradients)
     del tape
     terms.update(d_loss=d_loss, value=game_value, d_grad_norm=_global_norm_share(d_gradients),
                  g_loss=g_loss, nk_regulariser=regulariser,
