@@ -131,6 +131,42 @@ def test_generator_gradient_with_eta_equals_independent_derivative(loss, eta):
     assert float(terms["nk_grad_norm"]) == pytest.approx(regulariser, rel=1e-4, abs=1e-6)
     _, _, joint = model.joint_gradients(real, latent, None)
     assert float(joint["nk_grad_norm"]) == pytest.approx(regulariser, rel=1e-4, abs=1e-6)
+    # one parameter: the cosine is the sign of the two derivatives' product
+    sign = np.sign(derivative(0.0) * (derivative(eta) - derivative(0.0)))
+    assert float(terms["nk_cosine"]) == pytest.approx(sign, abs=1e-6)
+    assert float(joint["nk_cosine"]) == pytest.approx(sign, abs=1e-6)
+
+
+def test_nk_grad_norm_and_cosine_are_those_of_independently_taken_gradients():
+  """The regulariser's gradient norm and its cosine with the generator loss's gradient, on MLPs
+  with the non-saturating loss (the stacked-MNIST setting), against gradients taken here."""
+  keras.utils.set_random_seed(3)
+  generator = keras.Sequential([keras.Input((3,)), keras.layers.Dense(5, activation="tanh"),
+                                keras.layers.Dense(2)])
+  discriminator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(6, activation="tanh"),
+                                    keras.layers.Dense(1)])
+  eta = 0.5
+  model = gan.SmoothGAN(generator, discriminator, loss="non_saturating", penalty="none",
+                        eta=eta, noise_dim=3)
+  real, latent = tf.random.normal((16, 2)), tf.random.normal((16, 3))
+  _, terms = model.generator_gradients(real, latent)
+  with tf.GradientTape(persistent=True) as tape:
+    fake = generator(latent)
+    with tf.GradientTape() as inner:
+      d_real, d_fake = discriminator(real), discriminator(fake)
+      value = -tf.reduce_mean(tf.nn.softplus(-d_real)) - tf.reduce_mean(tf.nn.softplus(d_fake))
+    regulariser = eta * tf.add_n([tf.reduce_sum(g**2) for g in inner.gradient(
+        value, discriminator.trainable_variables)])
+    g_loss = tf.reduce_mean(tf.nn.softplus(-d_fake))
+  flat = lambda target: np.concatenate([  # noqa: E731
+      g.numpy().ravel() for g in tape.gradient(target, generator.trainable_variables)])
+  loss_gradient, regulariser_gradient = flat(g_loss), flat(regulariser)
+  cosine = loss_gradient @ regulariser_gradient / (
+      np.linalg.norm(loss_gradient) * np.linalg.norm(regulariser_gradient))
+  assert float(terms["nk_grad_norm"]) == pytest.approx(np.linalg.norm(regulariser_gradient),
+                                                       rel=1e-4)
+  assert float(terms["nk_cosine"]) == pytest.approx(cosine, rel=1e-4, abs=1e-6)
+  assert abs(cosine) < 0.99  # a real angle, not the one-parameter toy's +-1
 
 
 def test_particle_sgd_step_moves_each_particle_by_lr_over_n_times_grad_phi():

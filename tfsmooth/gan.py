@@ -56,6 +56,18 @@ def _global_norm_share(gradients):
   return distribute.share(tf.linalg.global_norm(distribute.all_sum(gradients)))
 
 
+def _regulariser_terms(loss_gradients, regulariser_gradients) -> dict:
+  """``nk_grad_norm`` (this replica's share of the regulariser's global gradient norm) and
+  ``nk_cosine`` (this replica's share of the cosine between the global gradients of the generator
+  loss and of the regulariser)."""
+  loss_gradients = distribute.all_sum(loss_gradients)
+  regulariser_gradients = distribute.all_sum(regulariser_gradients)
+  norm = tf.linalg.global_norm(regulariser_gradients)
+  dot = tf.add_n([tf.reduce_sum(a * b) for a, b in zip(loss_gradients, regulariser_gradients)])
+  cosine = tf.math.divide_no_nan(dot, norm * tf.linalg.global_norm(loss_gradients))
+  return {"nk_grad_norm": distribute.share(norm), "nk_cosine": distribute.share(cosine)}
+
+
 def latent_sampler(generator, noise_dim: int | None = None):
   """``fn(batch_size, seed) -> latent`` for ``generator``: its own ``sample_latent`` where it
   has one (``networks.ParticleGenerator``: particle indices), N(0, I) noise of ``noise_dim``
@@ -292,15 +304,17 @@ class SmoothGAN(keras.Model):
     """The values each step reports: the discriminator's loss ``-V + penalty``, ``V``, its mean
     outputs on real and generated samples and gradient norm (when a discriminator is trained),
     the penalty and its ``Penalty.metrics`` (when there is one), the generator's loss, the
-    Nagarajan-Kolter regulariser, ``g_grad_norm`` and, when ``eta > 0``, ``nk_grad_norm``: the
-    norm of the regulariser's gradient w.r.t. the generator, to set beside ``g_grad_norm``."""
+    Nagarajan-Kolter regulariser, ``g_grad_norm`` and, when ``eta > 0``, ``nk_grad_norm`` and
+    ``nk_cosine``: the norm of the regulariser's gradient w.r.t. the generator, to set beside
+    ``g_grad_norm``, and its cosine with the generator loss's gradient (below 0: the regulariser
+    pulls the generator against its loss)."""
     names = []
     if self.game_loss.trains_discriminator:
       names += ["d_loss", "value", "d_real", "d_fake", "d_grad_norm"]
       if self.penalty is not None:
         names += ["penalty", *self.penalty.metrics]
     names += ["g_loss", "nk_regulariser", "g_grad_norm"]
-    return (*names, "nk_grad_norm") if self.eta > 0 else tuple(names)
+    return (*names, "nk_grad_norm", "nk_cosine") if self.eta > 0 else tuple(names)
 
   @property
   def metrics(self):
@@ -517,8 +531,8 @@ class SmoothGAN(keras.Model):
     if self.eta > 0:
       loss_gradients = tape.gradient(g_loss, variables)
       # The regulariser's gradient as the difference: no third backward pass.
-      terms["nk_grad_norm"] = _global_norm_share(
-          [a - b for a, b in zip(gradients, loss_gradients)])
+      terms.update(_regulariser_terms(loss_gradients,
+                                      [a - b for a, b in zip(gradients, loss_gradients)]))
     del tape
     terms["g_grad_norm"] = _global_norm_share(loss_gradients)
     return gradients, terms
@@ -557,7 +571,7 @@ class SmoothGAN(keras.Model):
     if regularised:
       regulariser_gradients = tape.gradient(regulariser, g_variables)
       g_gradients = [a + b for a, b in zip(loss_gradients, regulariser_gradients)]
-      terms["nk_grad_norm"] = _global_norm_share(regulariser_gradients)
+      terms.update(_regulariser_terms(loss_gradients, regulariser_gradients))
     del tape
     terms.update(d_loss=d_loss, value=game_value, d_grad_norm=_global_norm_share(d_gradients),
                  g_loss=g_loss, nk_regulariser=regulariser,
