@@ -343,9 +343,11 @@ class SweepConfig:
       "nk_stacked: paper and short: runs/nk_stacked_metz.flags as it is (short evaluates every "
       "2,500 steps); smoke: 20 steps.", choices=NK_SCHEDULES)
   stacked_methods: tuple[str, ...] = setting(
-      ("plain", "eta0.05", "eta0.5", "unrolled5"),
+      ("plain", "eta0.005", "eta0.05", "unrolled5"),
       "sweep nk_stacked: the methods compared: plain, eta<value> (Nagarajan-Kolter's regulariser "
-      "weight), unrolled<K> (Metz et al.'s unrolled GAN, K steps).")
+      "weight; the defaults put the regulariser's gradient at 1/8 to 1/5 and 1.2 to 2 times the "
+      "loss's at the start, docs/nagarajan_kolter.md), unrolled<K> (Metz et al.'s unrolled GAN, K "
+      "steps).")
   stacked_sizes: tuple[str, ...] = setting(
       ("quarter", "half"), "sweep nk_stacked: discriminator sizes, quarter and/or half (of the "
       "generator's channels, Metz et al. Table 2).")
