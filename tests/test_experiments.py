@@ -169,14 +169,20 @@ def test_a_failed_member_is_recorded_and_the_sweep_goes_on(tmp_path):
       row=lambda name, run: {"member": name, "status": (run.read_manifest().get("status")
                                                         if run.has_manifest() else "not started")},
       hparams=(), metrics=(), figures=lambda sweep_dir, rows, runs: [])
-  line = sweep.run_experiment(experiment, str(tmp_path))
+  line = sweep.run_experiment(experiment, str(tmp_path), parallel=2)
   assert "1 failed, 1 completed" in line
   rows = json.loads((tmp_path / "results.json").read_text())
   assert {r["member"]: r["status"] for r in rows} == {"bad": "failed", "good": "completed"}
-  assert "--mode=nk_toy needs --loss=minimax" in (tmp_path / "members" / "bad.log").read_text()
+  log = tmp_path / "members" / "bad.log"
+  assert "--mode=nk_toy needs --loss=minimax" in log.read_text()
   finished = (tmp_path / "members" / "good" / "manifest.json").stat().st_mtime_ns
-  assert "1 failed, 1 completed" in sweep.run_experiment(experiment, str(tmp_path))
+  assert "1 failed, 1 completed" in sweep.run_experiment(experiment, str(tmp_path), parallel=2)
   assert (tmp_path / "members" / "good" / "manifest.json").stat().st_mtime_ns == finished
+  # Two members at once got half the CPU threads each; the failed one, run again alone, all.
+  threads = [line.split()[0] for line in log.read_text().splitlines()
+             if line.startswith("TF_NUM_INTRAOP_THREADS=")]
+  assert threads == [f"TF_NUM_INTRAOP_THREADS={max(1, sweep.cpu_count() // 2)}",
+                     f"TF_NUM_INTRAOP_THREADS={sweep.cpu_count()}"]
 
 
 def test_stacked_mnist_methods_are_parsed_and_bad_ones_refused(cli, tmp_path):

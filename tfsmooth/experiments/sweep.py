@@ -137,6 +137,7 @@ def run(sweep_dir: str, common: dict, members: list[Member],
   rundir.write_json(os.path.join(sweep_dir, SWEEP_FILE), spec, sort_keys=False)
   runs = {m.name: RunDirectory(os.path.join(sweep_dir, "members", m.name)) for m in members}
   pending = [m for m in members if _status(runs[m.name]) not in FINAL_STATUSES]
+  parallel = max(1, min(parallel, len(pending)))  # one member left to run gets every thread
   threads = member_threads(parallel)
   compat.progress(f"sweep {sweep_dir}: {len(members)} members, {len(members) - len(pending)} "
                   f"finished, {len(pending)} to run ({parallel} at a time, {threads} of the "
