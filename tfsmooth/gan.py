@@ -56,16 +56,20 @@ def _global_norm_share(gradients):
   return distribute.share(tf.linalg.global_norm(distribute.all_sum(gradients)))
 
 
-def _regulariser_terms(loss_gradients, regulariser_gradients) -> dict:
-  """``nk_grad_norm`` (this replica's share of the regulariser's global gradient norm) and
-  ``nk_cosine`` (this replica's share of the cosine between the global gradients of the generator
-  loss and of the regulariser)."""
+def _generator_terms(loss_gradients, regulariser_gradients=None) -> dict:
+  """``g_grad_norm`` (this replica's share of the norm of the generator loss's global gradient)
+  and, given the regulariser's gradients, ``nk_grad_norm`` (its global gradient's norm) and
+  ``nk_cosine`` (the cosine between the two global gradients): each gradient all-reduced once."""
   loss_gradients = distribute.all_sum(loss_gradients)
-  regulariser_gradients = distribute.all_sum(regulariser_gradients)
-  norm = tf.linalg.global_norm(regulariser_gradients)
-  dot = tf.add_n([tf.reduce_sum(a * b) for a, b in zip(loss_gradients, regulariser_gradients)])
-  cosine = tf.math.divide_no_nan(dot, norm * tf.linalg.global_norm(loss_gradients))
-  return {"nk_grad_norm": distribute.share(norm), "nk_cosine": distribute.share(cosine)}
+  loss_norm = tf.linalg.global_norm(loss_gradients)
+  terms = {"g_grad_norm": distribute.share(loss_norm)}
+  if regulariser_gradients is not None:
+    regulariser_gradients = distribute.all_sum(regulariser_gradients)
+    norm = tf.linalg.global_norm(regulariser_gradients)
+    dot = tf.add_n([tf.reduce_sum(a * b) for a, b in zip(loss_gradients, regulariser_gradients)])
+    terms.update(nk_grad_norm=distribute.share(norm),
+                 nk_cosine=distribute.share(tf.math.divide_no_nan(dot, norm * loss_norm)))
+  return terms
 
 
 def latent_sampler(generator, noise_dim: int | None = None):
@@ -526,16 +530,14 @@ class SmoothGAN(keras.Model):
       g_loss, regulariser = self._generator_objective(real, fake)
       total = g_loss + regulariser
     gradients = tape.gradient(total, variables)
-    terms = {"g_loss": g_loss, "nk_regulariser": regulariser}
-    loss_gradients = gradients
     if self.eta > 0:
       loss_gradients = tape.gradient(g_loss, variables)
       # The regulariser's gradient as the difference: no third backward pass.
-      terms.update(_regulariser_terms(loss_gradients,
-                                      [a - b for a, b in zip(gradients, loss_gradients)]))
+      terms = _generator_terms(loss_gradients, [a - b for a, b in zip(gradients, loss_gradients)])
+    else:
+      terms = _generator_terms(gradients)
     del tape
-    terms["g_grad_norm"] = _global_norm_share(loss_gradients)
-    return gradients, terms
+    return gradients, {"g_loss": g_loss, "nk_regulariser": regulariser, **terms}
 
   def _nk_regulariser(self, value_gradients):
     """``eta |grad_D V|^2`` of the global V: the all-reduced gradient is squared, not each
@@ -567,15 +569,14 @@ class SmoothGAN(keras.Model):
     else:
       d_gradients = tape.gradient(d_loss, d_variables)
     loss_gradients = tape.gradient(g_loss, g_variables)
-    g_gradients = loss_gradients
+    g_gradients, regulariser_gradients = loss_gradients, None
     if regularised:
       regulariser_gradients = tape.gradient(regulariser, g_variables)
       g_gradients = [a + b for a, b in zip(loss_gradients, regulariser_gradients)]
-      terms.update(_regulariser_terms(loss_gradients, regulariser_gradients))
     del tape
     terms.update(d_loss=d_loss, value=game_value, d_grad_norm=_global_norm_share(d_gradients),
                  g_loss=g_loss, nk_regulariser=regulariser,
-                 g_grad_norm=_global_norm_share(loss_gradients))
+                 **_generator_terms(loss_gradients, regulariser_gradients))
     return d_gradients, g_gradients, terms
 
   # ------------------------------------------------------------------------------------------
