@@ -94,6 +94,8 @@ def test_a_micro_sweep_runs_resumes_and_collects_its_table(tmp_path, cli):
     assert row["gamma_ratio"] == drawn["g_lr_ratio"]
     assert row["gamma"] == pytest.approx(drawn["g_lr_ratio"] * row["gamma_star"], rel=1e-6)
   assert (tmp_path / "sweep" / "fig1.png").stat().st_size > 10_000
+  shape = json.loads((tmp_path / "sweep" / "shape.json").read_text())
+  assert shape["completed"] == 3 and len(shape["best_band"]["members"]) == 3
   hparams = tmp_path / "sweep" / "hparams"
   assert any(name.startswith("events") for name in os.listdir(hparams))
   assert sorted(p for p in os.listdir(hparams) if not p.startswith("events")) == [
@@ -106,6 +108,42 @@ def test_the_members_share_the_sweeps_training_flags():
   common = chu_fig1.common_flags(config)
   assert common["mode"] == "train" and common["steps"] == 7 and common["hidden_units"] == [5]
   assert not {"alpha", "g_lr_ratio", "n_particles", "seed", "run_dir"} & set(common)
+
+
+def test_the_long_runs_are_one_member_per_ratio_at_the_flags_own_settings():
+  config = tfs_config.make(tfs_config.SweepConfig, sweep_dir="/s", g_lr_ratio=1.0, alpha=3.0,
+                           n_particles=77, seed=5, sweep_g_lr_ratios=(0.3, 10.0, 1000.0))
+  assert chu_fig1.members(config) == [
+      sweep.Member("ratio_0.3", {"g_lr_ratio": 0.3}), sweep.Member("ratio_10", {"g_lr_ratio": 10.0}),
+      sweep.Member("ratio_1000", {"g_lr_ratio": 1000.0})]
+  common = chu_fig1.common_flags(config)
+  assert (common["alpha"], common["n_particles"], common["seed"]) == (3.0, 77, 5)
+  assert "g_lr_ratio" not in common
+
+
+def _row(member, ratio, fid, status="completed"):
+  return {"member": member, "status": status, "gamma_ratio": ratio, "fid": fid}
+
+
+def test_the_shape_of_figure_1_in_numbers():
+  rows = [_row("a", 0.05, 300.0), _row("b", 0.5, 250.0), _row("c", 3.0, 60.0),
+          _row("d", 8.0, 70.0), _row("e", 40.0, 65.0), _row("f", 90.0, 120.0),
+          # above 100: FID rising with the ratio but for one pair, a diverged member at the top
+          _row("g", 150.0, 200.0), _row("h", 900.0, 500.0), _row("i", 2000.0, 400.0),
+          _row("j", 5e4, None, "diverged"), _row("k", 7.0, None, "failed")]
+  result = chu_fig1.shape(rows)
+  assert result["completed"] == 9 and result["members"] == 11
+  # the best three (a tenth of 9 rounds to 1, at least 3): c, e, d
+  assert result["best_band"] == {"members": ["c", "e", "d"], "gamma_ratio": [3.0, 40.0],
+                                 "fid": [60.0, 65.0, 70.0]}
+  # ranks of FID over g, h, i, j: 1, 3, 2, 4 against the ratios' 1, 2, 3, 4: rho = 1 - 6*2/60
+  assert result["above_100"]["members"] == 4
+  assert result["above_100"]["spearman_rho"] == pytest.approx(0.8)
+  decades = {d["from"]: d for d in result["decades"]}
+  assert sorted(decades) == [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0]
+  assert decades[1.0]["members"] == 3 and decades[1.0]["median_fid"] == 65.0  # c, d, k (failed)
+  assert decades[10000.0] == {"from": 10000.0, "to": 100000.0, "members": 1, "diverged": 1,
+                              "median_fid": None}
 
 
 def test_the_toy_figure_is_a_sweep_of_toy_runs(tmp_path, cli, tensorboard):

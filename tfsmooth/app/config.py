@@ -335,6 +335,10 @@ class SweepConfig:
       (256.0, 4096.0), "sweep: range of --n_particles (log-uniform, rounded).")
   sweep_g_lr_ratio: tuple[float, ...] = setting(
       (1e-2, 1e5), "sweep: range of --g_lr_ratio, gamma/gamma* (log-uniform).")
+  sweep_g_lr_ratios: tuple[float, ...] = setting(
+      (), "sweep chu_fig1: fixed values of gamma/gamma*, one member each (ratio_<value>), at the "
+      "flags' own --alpha, --penalty_lambda, --kernel_sigma, --n_particles and --seed, in place "
+      "of the random draws from the sweep_* ranges (runs/chu_fig1_long.flags: the long runs).")
   sweep_seeds: tuple[int, ...] = setting(
       (0, 1, 2), "sweep nk_mog, nk_stacked: training seeds (one member per method and seed).")
   nk_methods: tuple[str, ...] = setting(

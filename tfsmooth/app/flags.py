@@ -137,6 +137,12 @@ for _name in ("sweep_alpha", "sweep_penalty_lambda", "sweep_kernel_sigma", "swee
   flags.register_validator(_name, _is_range, message="must be LOW,HIGH with 0 < LOW <= HIGH")
 
 
+flags.register_validator(
+    "sweep_g_lr_ratios",
+    lambda v: not v or (_is_finite_list(v, low=0.0) and min(float(x) for x in v) > 0),
+    message="must be a comma-separated list of numbers > 0 (or empty)")
+
+
 @flags.multi_flags_validator(["mode", "sweep_dir"], message="--mode=sweep needs --sweep_dir")
 def _check_sweep(values):
   return values["mode"] != "sweep" or bool(values["sweep_dir"])

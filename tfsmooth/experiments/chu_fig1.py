@@ -7,14 +7,24 @@ penalty (the training flags of the flagfile), with alpha, lambda, sigma, n and g
 log-uniformly from the ``--sweep_*`` ranges (seeded by ``--sweep_seed``); gamma* comes from
 Theorem 1 for each member's built discriminator (tfsmooth.theory, via ``--g_lr_ratio``). Writes
 ``results.json`` / ``results.csv`` (per member: alpha, beta1, beta2, n, gamma, gamma*,
-gamma/gamma*, final FID and its features, final ``g_grad_norm``, status), ``fig1.png`` and
-TensorBoard HParams, all under the sweep directory.
+gamma/gamma*, final FID and its features, final ``g_grad_norm``, status), ``fig1.png``,
+``shape.json`` (the best-FID band, FID's rank correlation with gamma/gamma* above 100, the
+median FID per decade) and TensorBoard HParams, all under the sweep directory.
+
+``--sweep_g_lr_ratios`` replaces the random draws by one member per listed gamma/gamma* at fixed
+other settings (``runs/chu_fig1_long.flags``: the long runs whose ``g_grad_norm`` curves test
+Theorem 1's stationarity).
 """
 
 import dataclasses
 import math
+import os
+
+import numpy as np
+from scipy import stats
 
 from tfsmooth.app import config as tfs_config
+from tfsmooth.app import rundir
 from tfsmooth.app import summaries
 from tfsmooth.app.rundir import RunDirectory
 from tfsmooth.experiments import sweep
@@ -23,9 +33,17 @@ from tfsmooth.experiments import sweep
 RANGES = ("alpha", "penalty_lambda", "kernel_sigma", "n_particles", "g_lr_ratio")
 HPARAMS = ("alpha", "beta1", "beta2", "n_particles", "gamma", "gamma_star", "gamma_ratio")
 METRICS = ("fid", "g_grad_norm")
+CURVES_SHOWN = 6  # a sweep of at most this many members shows every member's g_grad_norm
+BEST_SHARE = 0.1  # the best-FID band: the best tenth of the completed members (at least 3)
+SHAPE_FILE = "shape.json"
 
 
 def members(config: tfs_config.SweepConfig) -> list[sweep.Member]:
+  """Figure 1's random draws from the ``sweep_*`` ranges; or, given ``--sweep_g_lr_ratios``,
+  one member per listed gamma/gamma* at the flags' own other settings (the long runs)."""
+  if config.sweep_g_lr_ratios:
+    return [sweep.Member(f"ratio_{ratio:g}", {"g_lr_ratio": ratio})
+            for ratio in config.sweep_g_lr_ratios]
   ranges = {name: getattr(config, f"sweep_{name}") for name in RANGES}
   return sweep.log_uniform_draws(ranges, config.sweep_members, config.sweep_seed,
                                  integer=("n_particles",))
@@ -34,7 +52,8 @@ def members(config: tfs_config.SweepConfig) -> list[sweep.Member]:
 def common_flags(config: tfs_config.SweepConfig) -> dict:
   """The training flags every member shares: the sweep's own, less what a member sets."""
   settings = tfs_config.settings(dataclasses.replace(config.train, run_dir="unused"))
-  excluded = {"run_dir", "resume", "seed", *RANGES}
+  drawn = ("g_lr_ratio",) if config.sweep_g_lr_ratios else ("seed", *RANGES)
+  excluded = {"run_dir", "resume", *drawn}
   return {"mode": "train", **{k: v for k, v in settings.items() if k not in excluded}}
 
 
@@ -59,7 +78,8 @@ def row(name: str, run: RunDirectory) -> dict:
 
 def plot(sweep_dir: str, rows: list[dict], runs: dict) -> str:
   """``fig1.png``: FID against gamma/gamma* (log x; diverged members marked at the top), and
-  ``g_grad_norm`` over training for the members nearest gamma/gamma* = 1, 100 and the largest."""
+  ``g_grad_norm`` over training for the members nearest gamma/gamma* = 1, 100 and the largest
+  (for every member in a sweep of at most ``CURVES_SHOWN``)."""
   plt = summaries.pyplot()
   figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
   done = [r for r in rows if r["status"] == "completed" and r["fid"] is not None]
@@ -78,8 +98,11 @@ def plot(sweep_dir: str, rows: list[dict], runs: dict) -> str:
   left.set_title("Chu et al. Figure 1: FID against the learning rate")
   left.legend(fontsize=8)
   ratios = sorted((r for r in rows if r["gamma_ratio"]), key=lambda r: r["gamma_ratio"])
-  shown = {min(ratios, key=lambda r, t=target: abs(math.log(r["gamma_ratio"] / t)))["member"]
-           for target in (1.0, 100.0, ratios[-1]["gamma_ratio"])} if ratios else set()
+  if len(ratios) <= CURVES_SHOWN:  # the long runs: every member's curve
+    shown = {r["member"] for r in ratios}
+  else:
+    shown = {min(ratios, key=lambda r, t=target: abs(math.log(r["gamma_ratio"] / t)))["member"]
+             for target in (1.0, 100.0, ratios[-1]["gamma_ratio"])} if ratios else set()
   for r in ratios:
     if r["member"] not in shown:
       continue
@@ -94,7 +117,51 @@ def plot(sweep_dir: str, rows: list[dict], runs: dict) -> str:
   return sweep.save_figure(figure, sweep_dir, "fig1.png")
 
 
+def shape(rows: list[dict]) -> dict:
+  """Figure 1's shape in numbers: the gamma/gamma* range of the best FIDs (the best
+  ``BEST_SHARE`` of the completed members, at least 3), the Spearman rank correlation of FID
+  with gamma/gamma* above 100 (the paper: steadily worse there; a diverged member ranks worst),
+  and per decade of gamma/gamma* the members, the diverged and the median FID."""
+  done = sorted((r for r in rows if r["status"] == "completed" and r["fid"] is not None),
+                key=lambda r: r["fid"])
+  best = done[:max(3, round(BEST_SHARE * len(done)))]
+  high = [r for r in rows
+          if r["status"] in sweep.FINAL_STATUSES and (r["gamma_ratio"] or 0) > 100]
+  fids = [r["fid"] if r["status"] == "completed" and r["fid"] is not None else math.inf
+          for r in high]
+  rho, p_value = (stats.spearmanr([r["gamma_ratio"] for r in high], fids) if len(high) >= 3
+                  else (math.nan, math.nan))
+  ratios = [r["gamma_ratio"] for r in rows if r["gamma_ratio"]]
+  decades = []
+  span = (math.floor(math.log10(min(ratios))), math.floor(math.log10(max(ratios))) + 1) \
+      if ratios else (0, 0)
+  for low in range(*span):
+    inside = [r for r in rows if r["gamma_ratio"] and 10**low <= r["gamma_ratio"] < 10**(low + 1)]
+    fids_inside = [r["fid"] for r in inside if r["status"] == "completed" and r["fid"] is not None]
+    decades.append({"from": 10.0**low, "to": 10.0**(low + 1), "members": len(inside),
+                    "diverged": sum(r["status"] == "diverged" for r in inside),
+                    "median_fid": float(np.median(fids_inside)) if fids_inside else None})
+  finite = lambda x: None if math.isnan(x) else float(x)  # noqa: E731  (JSON has no NaN)
+  return {
+      "completed": len(done), "members": len(rows),
+      "best_band": {"members": [r["member"] for r in best],
+                    "gamma_ratio": [min(r["gamma_ratio"] for r in best),
+                                    max(r["gamma_ratio"] for r in best)] if best else None,
+                    "fid": [r["fid"] for r in best]},
+      "above_100": {"members": len(high), "spearman_rho": finite(rho),
+                    "p_value": finite(p_value)},
+      "decades": decades,
+  }
+
+
+def write_shape(sweep_dir: str, rows: list[dict]) -> str:
+  path = os.path.join(sweep_dir, SHAPE_FILE)
+  rundir.write_json(path, shape(rows), sort_keys=False)
+  return path
+
+
 def experiment(config: tfs_config.SweepConfig) -> sweep.Experiment:
   return sweep.Experiment(members=members(config), common=common_flags(config), row=row,
                           hparams=HPARAMS, metrics=METRICS,
-                          figures=lambda sweep_dir, rows, runs: [plot(sweep_dir, rows, runs)])
+                          figures=lambda sweep_dir, rows, runs: [plot(sweep_dir, rows, runs),
+                                                                 write_shape(sweep_dir, rows)])
