@@ -114,7 +114,8 @@ def test_the_long_runs_are_one_member_per_ratio_at_the_flags_own_settings():
   config = tfs_config.make(tfs_config.SweepConfig, sweep_dir="/s", g_lr_ratio=1.0, alpha=3.0,
                            n_particles=77, seed=5, sweep_g_lr_ratios=(0.3, 10.0, 1000.0))
   assert chu_fig1.members(config) == [
-      sweep.Member("ratio_0.3", {"g_lr_ratio": 0.3}), sweep.Member("ratio_10", {"g_lr_ratio": 10.0}),
+      sweep.Member("ratio_0.3", {"g_lr_ratio": 0.3}),
+      sweep.Member("ratio_10", {"g_lr_ratio": 10.0}),
       sweep.Member("ratio_1000", {"g_lr_ratio": 1000.0})]
   common = chu_fig1.common_flags(config)
   assert (common["alpha"], common["n_particles"], common["seed"]) == (3.0, 77, 5)
@@ -126,24 +127,45 @@ def _row(member, ratio, fid, status="completed"):
 
 
 def test_the_shape_of_figure_1_in_numbers():
-  rows = [_row("a", 0.05, 300.0), _row("b", 0.5, 250.0), _row("c", 3.0, 60.0),
+  rows = [_row("a", 0.01, 300.0), _row("b", 0.5, 250.0), _row("c", 3.0, 60.0),
           _row("d", 8.0, 70.0), _row("e", 40.0, 65.0), _row("f", 90.0, 120.0),
-          # above 100: FID rising with the ratio but for one pair, a diverged member at the top
-          _row("g", 150.0, 200.0), _row("h", 900.0, 500.0), _row("i", 2000.0, 400.0),
-          _row("j", 5e4, None, "diverged"), _row("k", 7.0, None, "failed")]
+          # above 100: FID rising with the ratio but for one pair; a diverged member and one
+          # whose FID is not finite rank worst (tied)
+          _row("g", 150.0, 200.0), _row("h", 900.0, 500.0), _row("i", 1000.0, 400.0),
+          _row("j", 5e4, None, "diverged"), _row("l", 9e4, float("nan")),
+          _row("k", 7.0, None, "failed"), _row("m", None, None, "not started")]
   result = chu_fig1.shape(rows)
-  assert result["completed"] == 9 and result["members"] == 11
-  # the best three (a tenth of 9 rounds to 1, at least 3): c, e, d
+  assert result["completed"] == 9 and result["members"] == 13
+  # the best three (a tenth of 9, rounded up, is 1; at least 3): c, e, d
   assert result["best_band"] == {"members": ["c", "e", "d"], "gamma_ratio": [3.0, 40.0],
                                  "fid": [60.0, 65.0, 70.0]}
-  # ranks of FID over g, h, i, j: 1, 3, 2, 4 against the ratios' 1, 2, 3, 4: rho = 1 - 6*2/60
-  assert result["above_100"]["members"] == 4
-  assert result["above_100"]["spearman_rho"] == pytest.approx(0.8)
+  # FID ranks over g, h, i, j, l: 1, 3, 2, 4.5, 4.5 against the ratios' 1..5 (scipy: rho 0.8721)
+  above = result["above_100"]
+  assert above["members"] == 5
+  assert above["spearman_rho"] == pytest.approx(0.87208, abs=1e-5)
+  assert above["p_value"] == pytest.approx(0.05385, abs=1e-4)
   decades = {d["from"]: d for d in result["decades"]}
   assert sorted(decades) == [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0]
+  assert [decades[0.01]["members"], decades[0.1]["members"]] == [1, 1]  # 0.01: its lower edge
   assert decades[1.0]["members"] == 3 and decades[1.0]["median_fid"] == 65.0  # c, d, k (failed)
-  assert decades[10000.0] == {"from": 10000.0, "to": 100000.0, "members": 1, "diverged": 1,
+  assert [decades[100.0]["members"], decades[1000.0]["members"]] == [2, 1]  # 1000: i alone
+  assert decades[10000.0] == {"from": 10000.0, "to": 100000.0, "members": 2, "diverged": 1,
                               "median_fid": None}
+
+
+def test_the_shape_of_too_few_members_has_no_correlation():
+  assert chu_fig1.shape([]) == {"completed": 0, "members": 0, "best_band": {
+      "members": [], "gamma_ratio": None, "fid": []}, "above_100": {
+          "members": 0, "spearman_rho": None, "p_value": None}, "decades": []}
+  all_diverged = [_row(str(i), 10.0**(i + 3), None, "diverged") for i in range(3)]
+  assert chu_fig1.shape(all_diverged)["above_100"]["spearman_rho"] is None  # constant FID
+
+
+def test_the_figure_shows_every_curve_of_a_few_members_else_three():
+  few = [_row(str(i), 10.0**i, 1.0) for i in range(chu_fig1.CURVES_SHOWN)]
+  assert chu_fig1.curve_rows(few[::-1] + [_row("m", None, None, "not started")]) == few
+  many = [_row(f"{x:g}", x, 1.0) for x in (0.02, 0.9, 3.0, 50.0, 130.0, 700.0, 4e4)]
+  assert [r["member"] for r in chu_fig1.curve_rows(many)] == ["0.9", "130", "40000"]
 
 
 def test_the_toy_figure_is_a_sweep_of_toy_runs(tmp_path, cli, tensorboard):

@@ -92,7 +92,9 @@ def test_helpfull_lists_the_flags(cli):
     ("--sweep_seeds=0,1.5", "--sweep_seeds=['0', '1.5']: must be a comma-separated list of"),
     ("--nk_etas=0,-1", "--nk_etas=['0', '-1']: must be a comma-separated list of numbers >= 0"),
     ("--sweep_g_lr_ratios=10,0", "--sweep_g_lr_ratios=['10', '0']: must be a comma-separated "
-     "list of numbers > 0"),
+     "list of distinct numbers > 0"),
+    ("--sweep_g_lr_ratios=1,1.0", "--sweep_g_lr_ratios=['1', '1.0']: must be a comma-separated "
+     "list of distinct numbers > 0"),
     ("--unroll_steps=-1", "--unroll_steps=-1:"),
     ("--unroll_steps=15 --eta=0.5 --penalty=none", "--unroll_steps needs --eta=0"),
     ("--unroll_steps=15 --penalty=rkhs", "and --penalty=none"),

@@ -137,10 +137,16 @@ for _name in ("sweep_alpha", "sweep_penalty_lambda", "sweep_kernel_sigma", "swee
   flags.register_validator(_name, _is_range, message="must be LOW,HIGH with 0 < LOW <= HIGH")
 
 
-flags.register_validator(
-    "sweep_g_lr_ratios",
-    lambda v: not v or (_is_finite_list(v, low=0.0) and min(float(x) for x in v) > 0),
-    message="must be a comma-separated list of numbers > 0 (or empty)")
+def _is_ratio_list(values) -> bool:
+  """Distinct numbers > 0, distinct also as member names (``ratio_{value:g}``)."""
+  if not _is_finite_list(values, low=0.0):
+    return False
+  numbers = [float(v) for v in values]
+  return min(numbers) > 0 and len({f"{n:g}" for n in numbers}) == len(numbers)
+
+
+flags.register_validator("sweep_g_lr_ratios", lambda v: not v or _is_ratio_list(v),
+                         message="must be a comma-separated list of distinct numbers > 0")
 
 
 @flags.multi_flags_validator(["mode", "sweep_dir"], message="--mode=sweep needs --sweep_dir")

@@ -34,7 +34,7 @@ RANGES = ("alpha", "penalty_lambda", "kernel_sigma", "n_particles", "g_lr_ratio"
 HPARAMS = ("alpha", "beta1", "beta2", "n_particles", "gamma", "gamma_star", "gamma_ratio")
 METRICS = ("fid", "g_grad_norm")
 CURVES_SHOWN = 6  # a sweep of at most this many members shows every member's g_grad_norm
-BEST_SHARE = 0.1  # the best-FID band: the best tenth of the completed members (at least 3)
+BEST_SHARE = 0.1  # the best-FID band: the best tenth of the members with a FID (at least 3)
 SHAPE_FILE = "shape.json"
 
 
@@ -76,6 +76,17 @@ def row(name: str, run: RunDirectory) -> dict:
   }
 
 
+def curve_rows(rows: list[dict]) -> list[dict]:
+  """The members whose ``g_grad_norm`` curve the figure shows, by gamma/gamma*: every one in a
+  sweep of at most ``CURVES_SHOWN`` (the long runs), else those nearest 1, 100 and the largest."""
+  ratios = sorted((r for r in rows if r["gamma_ratio"]), key=lambda r: r["gamma_ratio"])
+  if len(ratios) <= CURVES_SHOWN:
+    return ratios
+  shown = {min(ratios, key=lambda r, t=target: abs(math.log(r["gamma_ratio"] / t)))["member"]
+           for target in (1.0, 100.0, ratios[-1]["gamma_ratio"])}
+  return [r for r in ratios if r["member"] in shown]
+
+
 def plot(sweep_dir: str, rows: list[dict], runs: dict) -> str:
   """``fig1.png``: FID against gamma/gamma* (log x; diverged members marked at the top), and
   ``g_grad_norm`` over training for the members nearest gamma/gamma* = 1, 100 and the largest
@@ -97,15 +108,7 @@ def plot(sweep_dir: str, rows: list[dict], runs: dict) -> str:
   left.set_ylabel(f"FID ({done[0]['features'] if done else 'no member completed'})")
   left.set_title("Chu et al. Figure 1: FID against the learning rate")
   left.legend(fontsize=8)
-  ratios = sorted((r for r in rows if r["gamma_ratio"]), key=lambda r: r["gamma_ratio"])
-  if len(ratios) <= CURVES_SHOWN:  # the long runs: every member's curve
-    shown = {r["member"] for r in ratios}
-  else:
-    shown = {min(ratios, key=lambda r, t=target: abs(math.log(r["gamma_ratio"] / t)))["member"]
-             for target in (1.0, 100.0, ratios[-1]["gamma_ratio"])} if ratios else set()
-  for r in ratios:
-    if r["member"] not in shown:
-      continue
+  for r in curve_rows(rows):
     points = summaries.scalar_series(runs[r["member"]].logs, "g_grad_norm")
     if points:
       right.plot(*zip(*points), label=f"gamma/gamma* = {r['gamma_ratio']:.3g} ({r['status']})")
@@ -117,39 +120,51 @@ def plot(sweep_dir: str, rows: list[dict], runs: dict) -> str:
   return sweep.save_figure(figure, sweep_dir, "fig1.png")
 
 
+def _fid(row: dict) -> float | None:
+  """A completed member's FID; None if it has none (diverged, failed, not run) or a non-finite
+  one."""
+  fid = row["fid"] if row["status"] == "completed" else None
+  return fid if fid is not None and math.isfinite(fid) else None
+
+
+def _json_number(value: float) -> float | None:
+  return None if math.isnan(value) else float(value)  # JSON has no NaN
+
+
 def shape(rows: list[dict]) -> dict:
   """Figure 1's shape in numbers: the gamma/gamma* range of the best FIDs (the best
-  ``BEST_SHARE`` of the completed members, at least 3), the Spearman rank correlation of FID
-  with gamma/gamma* above 100 (the paper: steadily worse there; a diverged member ranks worst),
-  and per decade of gamma/gamma* the members, the diverged and the median FID."""
-  done = sorted((r for r in rows if r["status"] == "completed" and r["fid"] is not None),
-                key=lambda r: r["fid"])
-  best = done[:max(3, round(BEST_SHARE * len(done)))]
-  high = [r for r in rows
-          if r["status"] in sweep.FINAL_STATUSES and (r["gamma_ratio"] or 0) > 100]
-  fids = [r["fid"] if r["status"] == "completed" and r["fid"] is not None else math.inf
-          for r in high]
-  rho, p_value = (stats.spearmanr([r["gamma_ratio"] for r in high], fids) if len(high) >= 3
-                  else (math.nan, math.nan))
-  ratios = [r["gamma_ratio"] for r in rows if r["gamma_ratio"]]
+  ``BEST_SHARE`` of the members with a FID, rounded up, at least 3 or all if fewer), the Spearman
+  rank correlation of FID with gamma/gamma* above 100 (the paper: steadily worse there; a member
+  that diverged, or ended with a non-finite FID, ranks worst; None with fewer than 3 members
+  there or a constant FID), and per decade of gamma/gamma* the members, the diverged and the
+  median FID."""
+  done = sorted((r for r in rows if _fid(r) is not None), key=_fid)
+  best = done[:max(3, math.ceil(BEST_SHARE * len(done)))]
+  high = [r for r in rows if (r["gamma_ratio"] or 0) > 100 and (
+      _fid(r) is not None or r["status"] in sweep.FINAL_STATUSES)]
+  fids = [_fid(r) if _fid(r) is not None else math.inf for r in high]
+  rho = p_value = math.nan
+  if len(high) >= 3 and len(set(fids)) > 1:
+    rho, p_value = stats.spearmanr([r["gamma_ratio"] for r in high], fids)
+  by_decade = {}
+  for r in rows:
+    if r["gamma_ratio"]:
+      by_decade.setdefault(math.floor(math.log10(r["gamma_ratio"])), []).append(r)
   decades = []
-  span = (math.floor(math.log10(min(ratios))), math.floor(math.log10(max(ratios))) + 1) \
-      if ratios else (0, 0)
-  for low in range(*span):
-    inside = [r for r in rows if r["gamma_ratio"] and 10**low <= r["gamma_ratio"] < 10**(low + 1)]
-    fids_inside = [r["fid"] for r in inside if r["status"] == "completed" and r["fid"] is not None]
+  for low in range(min(by_decade, default=0), max(by_decade, default=-1) + 1):
+    inside = by_decade.get(low, [])
+    fids_inside = [_fid(r) for r in inside if _fid(r) is not None]
     decades.append({"from": 10.0**low, "to": 10.0**(low + 1), "members": len(inside),
                     "diverged": sum(r["status"] == "diverged" for r in inside),
                     "median_fid": float(np.median(fids_inside)) if fids_inside else None})
-  finite = lambda x: None if math.isnan(x) else float(x)  # noqa: E731  (JSON has no NaN)
   return {
       "completed": len(done), "members": len(rows),
       "best_band": {"members": [r["member"] for r in best],
                     "gamma_ratio": [min(r["gamma_ratio"] for r in best),
                                     max(r["gamma_ratio"] for r in best)] if best else None,
                     "fid": [r["fid"] for r in best]},
-      "above_100": {"members": len(high), "spearman_rho": finite(rho),
-                    "p_value": finite(p_value)},
+      "above_100": {"members": len(high), "spearman_rho": _json_number(rho),
+                    "p_value": _json_number(p_value)},
       "decades": decades,
   }
 
