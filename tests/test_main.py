@@ -43,10 +43,14 @@ def test_flagfile_is_read(tmp_path, cli):
 
 @pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(ROOT, "tfsmooth", "runs"))))
 def test_shipped_flagfiles_parse(name):
+  from tfsmooth.app import console  # pylint: disable=g-import-not-at-top
   from tfsmooth.app import flags as tfs_flags  # pylint: disable=g-import-not-at-top
   try:
-    tfs_flags.FLAGS(["tfsmooth", f"--flagfile={os.path.join(ROOT, 'tfsmooth', 'runs', name)}",
-                     "--run_dir=/tmp/unused", "--sweep_dir=/tmp/unused"])
+    # As the command reads them: a flagfile may include a shipped one by name.
+    argv, _ = console.expand_flagfiles([
+        "tfsmooth", f"--flagfile={os.path.join(ROOT, 'tfsmooth', 'runs', name)}",
+        "--run_dir=/tmp/unused", "--sweep_dir=/tmp/unused"])
+    tfs_flags.FLAGS(argv)
     if tfs_flags.FLAGS.mode == "constants":
       assert tfs_flags.constants_config().verify is True
     else:
