@@ -7,11 +7,8 @@ import sys
 import tempfile
 
 # One intra-op thread per test process (unless set): the suite runs one pytest worker per core,
-# and bit-exact comparisons of two runs need a fixed thread count. oneDNN splits a reduction
-# (batch-norm statistics, a convolution's weight gradient) over the threads an op is given, and
-# on two threads TensorFlow's scheduling can change that number: once in about eight CI runs a
-# DCGAN resume ended 3e-5 away in a batch-norm moving variance (docs/training.md,
-# "Reproducible").
+# and the weights a test compares bit for bit are those of one fixed thread count (the arithmetic
+# of a batch-norm or convolution gradient depends on it; docs/training.md, "Reproducible").
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 # Classifiers trained by tests go to a throw-away cache, never the user's ~/.cache.
 os.environ.setdefault("TFSMOOTH_CACHE", tempfile.mkdtemp(prefix="tfsmooth_test_cache_"))

@@ -1,6 +1,7 @@
 """The side-by-side benchmark (benchmarks/vs_pytorch.py) at tiny sizes, so that it cannot rot:
 every workload's flags build its GAN (fast), workload A runs in every variant and the report
-carries what the issue asks for (default suite); every workload in every variant (slow)."""
+carries what the issue asks for (default suite); every workload in every variant (slow). And
+benchmarks/bit_reproducibility.py on a small run."""
 
 import importlib.util
 import json
@@ -85,3 +86,16 @@ def test_the_peers_count_the_same_networks_as_tfsmooth():
         int(v.numpy().size) for v in model.discriminator.non_trainable_variables)
     assert count(peer.g_params) == model.generator.count_params() - sum(
         int(v.numpy().size) for v in model.generator.non_trainable_variables)
+
+
+def test_bit_reproducibility_reports_identical_runs_of_a_deterministic_configuration(cli):
+  """benchmarks/bit_reproducibility.py (docs/training.md quotes it) on the MoG GAN, which is
+  bit-reproducible: both runs, one of them stopped and resumed, hash alike."""
+  script = os.path.join(os.path.dirname(SCRIPT), "bit_reproducibility.py")
+  result = cli.file(script, "--repeats=2", "--resume_at=2", "--flagfile=nk_mog_eta0.5.flags",
+                    "--steps=4", "--log_every=2", "--checkpoint_every=2", "--sample_every=4",
+                    "--eval_at_end=false", timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = [line for line in result.stdout.splitlines() if line.startswith("run ")]
+  assert len(lines) == 2 and lines[0].split()[2] == lines[1].split()[2], result.stdout
+  assert "2 of 2 runs bit-identical to run 0" in result.stdout

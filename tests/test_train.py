@@ -117,9 +117,13 @@ def test_same_flags_and_seed_give_bit_identical_weights(tmp_path):
          loss="indicator", penalty="rkhs", n_disc=2, update="alternating", eta=0.0,
          g_optimizer="sgd",
          g_lr_ratio=1.0),  # Chu: particles, SN discriminator, RKHS penalty, lr = gamma*
+    # Batch norm: its moving statistics must resume too. Without a penalty: a DCGAN with WGAN-GP
+    # is not bit-reproducible on this CPU even run after run without a resume (2 to 7 of 8
+    # 200-step runs differ, by up to 1e-2; without the penalty 16 of 16 equal; docs/training.md,
+    # "Reproducible"), so it cannot test the resume.
     dict(dataset="stacked_mnist", generator="dcgan", g_base_channels=4, discriminator="dcgan",
          base_channels=4, batch_size=8, noise_dim=8, eval_at_end=False,
-         loss="non_saturating", penalty="gp", n_disc=1, update="alternating", eta=0.0),
+         loss="non_saturating", penalty="none", n_disc=1, update="alternating", eta=0.0),
 ])
 def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path, overrides):
   """Stopped at step 10 and resumed to 20 = 20 steps in one go, bit for bit (optimiser slots,
