@@ -214,6 +214,38 @@ def _normalize(x, eps=1e-12):
   return x / (tf.norm(x) + eps)
 
 
+# Set by ``differentiable_sigma``: power iterations that sigma() runs with the derivative flowing
+# through them (0: the training form, u and v constants for the gradient).
+_DIFFERENTIABLE_SIGMA_ITERATIONS = [0]
+CONVERGE_ITERATIONS = 100  # power steps without a derivative before those (differentiable_sigma)
+
+
+class differentiable_sigma:  # noqa: N801  (a context manager, named as the mode it sets)
+  """Within this context (at trace time), every spectrally normalised layer computes ``sigma``
+  from its stored ``u`` by ``CONVERGE_ITERATIONS`` power-iteration steps without a derivative
+  and then ``iterations`` steps *with* the derivative flowing through them; ``u`` is left as it
+  was.
+
+  Training holds ``u`` and ``v`` constant, which gives the exact first derivative of the top
+  singular value at convergence (``u v^T``) but not its second: a derivative of the gradient
+  (the game's Jacobian, ``tfsmooth.spectrum``) needs ``du / dW`` too, which the iterations'
+  own derivative approaches as they converge (for a top singular value that is simple).
+  """
+
+  def __init__(self, iterations: int = 10):
+    if iterations < 1:
+      raise ValueError(f"iterations must be >= 1, got {iterations}")
+    self.iterations = int(iterations)
+
+  def __enter__(self):
+    self._outer = _DIFFERENTIABLE_SIGMA_ITERATIONS[0]
+    _DIFFERENTIABLE_SIGMA_ITERATIONS[0] = self.iterations
+    return self
+
+  def __exit__(self, *unused):
+    _DIFFERENTIABLE_SIGMA_ITERATIONS[0] = self._outer
+
+
 class _SpectralNormalized(keras.layers.Layer):
   """Shared power-iteration machinery; subclasses define the linear map and its adjoint."""
 
@@ -253,6 +285,16 @@ class _SpectralNormalized(keras.layers.Layer):
     """
     kernel = self.kernel if kernel is None else kernel
     u = tf.convert_to_tensor(self.u)
+    if _DIFFERENTIABLE_SIGMA_ITERATIONS[0]:
+      # Converge first without a derivative (a loop, cheap to trace), then a few steps with it:
+      # from a converged start the derivative of u converges as fast as u itself did.
+      frozen = tf.stop_gradient(kernel)
+      _, u = tf.while_loop(lambda i, _: i < CONVERGE_ITERATIONS,
+                           lambda i, u: (i + 1, self._power_step(frozen, u)[0]), (0, u))
+      u = tf.stop_gradient(u)
+      for _ in range(_DIFFERENTIABLE_SIGMA_ITERATIONS[0]):
+        u, v = self._power_step(kernel, u)
+      return tf.reduce_sum(u * self._apply(kernel, v))
     if update:
       for _ in range(iterations or self.power_iterations):
         u, _ = self._power_step(tf.stop_gradient(kernel), u)
