@@ -76,7 +76,7 @@ def test_jacobian_vector_products_are_derivatives_of_the_field(options):
 
 @pytest.mark.parametrize("which", ["real", "modulus"])
 def test_arnoldi_gives_the_dense_eigenvalues(which):
-  model, real, latent = _mog_gan(eta=0.5)
+  model, real, latent = _mog_gan()
   jacobian = spectrum.GameJacobian(model, real, latent)
   dense = spectrum.eigenvalues(jacobian, k=4, which=which, method="dense")
   arnoldi = spectrum.eigenvalues(jacobian, k=4, which=which, method="arnoldi", tol=1e-12)
