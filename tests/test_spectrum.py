@@ -2,24 +2,38 @@
 N&K toy's closed-form eigenvalues through the generic path, Arnoldi against the dense solve, and
 the state a forward pass changes left as it was."""
 
+import functools
+import json
+import os
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfsmooth import data
 from tfsmooth import gan
 from tfsmooth import networks
 from tfsmooth import spectrum
+from tfsmooth.app import build
+from tfsmooth.app import config as tfs_config
 from tfsmooth.app import nk_toy
+from tfsmooth.app import spectrum_mode
+from tfsmooth.app import train
+from tfsmooth.errors import UserError
 
 
-def _mog_gan(eta=0.0, penalty="none", loss="minimax", batch_norm=False):
+def _mog_gan(eta=0.0, penalty="none", loss="minimax", batch_norm=False, spectral_norm=True):
   """A small GAN of 2-D samples, smooth in its weights (a finite difference of the field needs
-  that: ReLU kinks make it jump): a tanh generator and a spectrally normalised softplus
-  discriminator, 129 parameters."""
+  that: ReLU kinks make it jump): a tanh generator and a softplus discriminator, spectrally
+  normalised or not, 91 parameters."""
   generator = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh"),
                                 keras.layers.Dense(2)])
   discriminator = networks.mlp_discriminator(2, hidden_units=(8,), activation="softplus")
+  if not spectral_norm:  # its third derivative (eta, gp) traces in a quarter of the time
+    discriminator = keras.Sequential([keras.Input((2,)),
+                                      keras.layers.Dense(8, activation="softplus"),
+                                      keras.layers.Dense(1)])
   if batch_norm:
     generator = networks.dcgan_generator(4, (4, 4, 1), base_channels=2)
     discriminator = networks.dcgan_discriminator((4, 4, 1), base_channels=2)
@@ -48,10 +62,14 @@ def test_toy_eigenvalues_are_the_closed_form(loss, eta, expected):
   assert result.max_real == pytest.approx(expected.real, abs=1e-4)
 
 
-@pytest.mark.parametrize("options", [dict(), dict(eta=0.5), dict(penalty="gp", loss="wgan")])
+@pytest.mark.parametrize("options", [
+    dict(), dict(eta=0.5, spectral_norm=False),
+    dict(penalty="gp", loss="wgan", spectral_norm=False)])
 def test_jacobian_vector_products_are_derivatives_of_the_field(options):
   """J v against the central difference (F(theta + h v) - F(theta - h v)) / 2h, in float64
-  arithmetic on the float32 model's field (h = 1e-3)."""
+  arithmetic on the float32 model's field (h = 1e-3): through spectral norms (their second
+  derivative, tfsmooth.layers.differentiable_sigma), the N&K regulariser and WGAN-GP (third
+  derivatives)."""
   model, real, latent = _mog_gan(**options)
   jacobian = spectrum.GameJacobian(model, real, latent)
   vector = np.random.default_rng(3).standard_normal(jacobian.size)
@@ -76,7 +94,7 @@ def test_jacobian_vector_products_are_derivatives_of_the_field(options):
 
 @pytest.mark.parametrize("which", ["real", "modulus"])
 def test_arnoldi_gives_the_dense_eigenvalues(which):
-  model, real, latent = _mog_gan()
+  model, real, latent = _mog_gan(spectral_norm=False)
   jacobian = spectrum.GameJacobian(model, real, latent)
   dense = spectrum.eigenvalues(jacobian, k=4, which=which, method="dense")
   arnoldi = spectrum.eigenvalues(jacobian, k=4, which=which, method="arnoldi", tol=1e-12)
@@ -109,3 +127,65 @@ def test_bad_arguments_are_one_clear_error():
     spectrum.eigenvalues(jacobian, which="largest")
   with pytest.raises(ValueError, match="Arnoldi needs k < 1"):
     spectrum.eigenvalues(jacobian, k=1, method="arnoldi")
+
+
+# --mode=spectrum on run directories (tfsmooth.app.spectrum).
+
+
+def test_spectrum_mode_on_the_toy_run_gives_the_closed_form(tmp_path, cli):
+  run_dir = tmp_path / "toy"
+  nk_toy.run(str(run_dir), "wgan", 0.5, grid_size=3)
+  result = cli("--mode=spectrum", f"--run_dir={run_dir}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "-0.2222+0.6285i, -0.2222-0.6285i" in result.stdout, result.stdout
+  with open(run_dir / "spectrum.json", encoding="utf-8") as f:
+    written = json.load(f)
+  got = sorted((complex(*v) for v in written["eigenvalues"]), key=lambda v: v.imag)
+  np.testing.assert_allclose(got, [-0.2222 - 0.6285j, -0.2222 + 0.6285j], atol=1e-4)
+  assert written["step"] == 0 and max(written["residuals"]) < 1e-12
+  assert os.path.getsize(run_dir / "spectrum.png") > 1000
+
+
+def _tiny_run(tmp_path):
+  config = tfs_config.make(
+      tfs_config.TrainConfig, run_dir=str(tmp_path / "run"), dataset="mog_ring", steps=20,
+      batch_size=32, generator="mlp", noise_dim=4, g_hidden_units=(8,), discriminator="nk_mlp",
+      hidden_units=(8,), loss="minimax", penalty="none", n_disc=1, update="simultaneous",
+      eta=0.5, d_optimizer="adam", g_optimizer="adam", d_lr=1e-2, g_lr=1e-2, log_every=10,
+      sample_every=10, checkpoint_every=10, eval_at_end=False, seed=5)
+  train.train(config, verbose=0)
+  return config
+
+
+def test_spectrum_mode_on_a_training_run(tmp_path, tensorboard):
+  config = _tiny_run(tmp_path)
+  run = spectrum_mode.run
+  make = functools.partial(tfs_config.make, tfs_config.SpectrumConfig, run_dir=config.run_dir)
+  last = run(make(spectrum_k=4, spectrum_method="dense"))
+  assert last["step"] == 20 and last["parameters"] == 91 and last["batch_size"] == 32
+  assert len(last["eigenvalues"]) == 4 and max(last["residuals"]) < 1e-6
+  arnoldi = run(make(spectrum_k=4, spectrum_method="arnoldi"))
+  assert arnoldi["method"] == "arnoldi"
+  np.testing.assert_allclose(arnoldi["eigenvalues"], last["eigenvalues"], atol=1e-6)
+  # At step 0 the checkpoint holds the initial weights, which the run's seed rebuilds.
+  first = run(make(spectrum_k=4, spectrum_method="dense", spectrum_step=0))
+  assert first["step"] == 0
+  model, _, _ = build.build_gan(config, (2,))
+  real = tf.constant(data.get_provider("mog_ring", seed=5).sample(32, seed=0))
+  expected = spectrum.game_spectrum(model, real, k=4, seed=0, method="dense")
+  np.testing.assert_allclose([complex(*v) for v in first["eigenvalues"]],
+                             expected["real"].eigenvalues, rtol=1e-6, atol=1e-7)
+  assert not np.allclose(first["eigenvalues"], last["eigenvalues"], atol=1e-3)
+  logs = tensorboard(os.path.join(config.run_dir, "spectrum"))
+  assert set(logs.steps("spectrum/max_real_part")) == {0, 20}
+  assert logs.scalars()["spectrum/max_real_part"][0] == pytest.approx(first["max_real_part"])
+  assert len(logs.images("spectrum/eigenvalues")) == 3
+  with pytest.raises(UserError, match=r"--spectrum_step=15: .* keeps steps 0, 10, 20"):
+    run(make(spectrum_step=15))
+
+
+def test_spectrum_mode_refuses_what_is_not_a_run_in_one_line(tmp_path, cli):
+  result = cli("--mode=spectrum", f"--run_dir={tmp_path}")
+  assert result.returncode != 0
+  assert result.stderr.strip().splitlines() == [
+      f"tfsmooth: error: --run_dir={tmp_path}: no manifest.json; not a tfsmooth run directory"]

@@ -39,6 +39,9 @@ _EXPORTS = {
     "model_bounds": "theory",
     "generator_learning_rate": "theory",
     "verify_model": "verify",
+    # The game's Jacobian and its eigenvalues (Nagarajan and Kolter Section 3).
+    "GameJacobian": "spectrum",
+    "game_spectrum": "spectrum",
     # Base losses and penalties.
     "Loss": "losses",
     "MMDLoss": "losses",

@@ -76,6 +76,7 @@ class GameJacobian:
     self._state = list(model.discriminator.non_trainable_variables +
                        model.generator.non_trainable_variables)
     self._saved = [tf.identity(v) for v in self._state]
+    self.products = 0  # J v products so far (the cost of an eigenvalue computation)
 
   def _restore_state(self):
     for variable, value in zip(self._state, self._saved):
@@ -125,6 +126,7 @@ class GameJacobian:
   def matvec(self, vector) -> np.ndarray:
     """``J v`` for a real vector ``v`` of length ``size`` (float64 out)."""
     tangent = tf.constant(np.asarray(vector, np.float64).reshape(-1), self.dtype)
+    self.products += 1
     return self._jvp(tangent).numpy().astype(np.float64)
 
   def operator(self) -> scipy.sparse.linalg.LinearOperator:
@@ -179,18 +181,24 @@ class Spectrum:
 
 
 def _order(eigenvalues, which: str):
+  """Largest first; ties (a conjugate pair, to rounding) by the imaginary part, positive first,
+  so that a ``k`` which cuts a pair keeps the same member whichever solver found it."""
   key = eigenvalues.real if which == "real" else np.abs(eigenvalues)
-  return np.argsort(-key, kind="stable")
+  scale = float(np.max(np.abs(key))) or 1.0
+  rounded = np.round(key / scale, 9)
+  return np.lexsort((-eigenvalues.imag, -rounded))
 
 
 def eigenvalues(jacobian: GameJacobian, k: int = 6, which: str = "real",
-                method: str = "auto", tol: float = 1e-8, seed: int = 0) -> Spectrum:
+                method: str = "auto", tol: float = 1e-8, seed: int = 0,
+                dense_matrix: np.ndarray | None = None) -> Spectrum:
   """The ``k`` eigenvalues of ``J`` of largest real part (``which="real"``) or largest modulus
   (``"modulus"``), each with its residual.
 
   ``method="dense"`` forms ``J`` and solves it (NumPy); ``"arnoldi"`` runs ARPACK on ``J v``
   products, which needs ``k < size - 1``; ``"auto"``: dense up to ``DENSE_LIMIT`` parameters.
-  ``seed`` fixes ARPACK's start vector, so the result is reproducible.
+  ``seed`` fixes ARPACK's start vector, so the result is reproducible. ``dense_matrix``: ``J``
+  already formed (``jacobian.dense()``), for the dense method.
   """
   if which not in WHICH:
     raise ValueError(f"which={which!r}: expected one of {sorted(WHICH)}")
@@ -199,17 +207,63 @@ def eigenvalues(jacobian: GameJacobian, k: int = 6, which: str = "real",
   if method == "auto":
     method = "dense" if jacobian.size <= DENSE_LIMIT else "arnoldi"
   if method == "dense":
-    values, vectors = np.linalg.eig(jacobian.dense())
+    values, vectors = np.linalg.eig(jacobian.dense() if dense_matrix is None else dense_matrix)
   elif method == "arnoldi":
     if k >= jacobian.size - 1:
       raise ValueError(f"k={k}: Arnoldi needs k < {jacobian.size - 1} (the number of "
                        "parameters - 1); use method='dense'")
     start = np.random.default_rng(seed).standard_normal(jacobian.size)
-    values, vectors = scipy.sparse.linalg.eigs(jacobian.operator(), k=k, which=WHICH[which],
-                                               tol=tol, v0=start)
+    # One more than asked where possible: ARPACK may return one member of a conjugate pair at
+    # the cut; with both, the order below keeps the one the dense solve keeps.
+    values, vectors = scipy.sparse.linalg.eigs(
+        jacobian.operator(), k=min(k + 1, jacobian.size - 2), which=WHICH[which], tol=tol,
+        v0=start)
   else:
     raise ValueError(f"method={method!r}: expected 'auto', 'dense' or 'arnoldi'")
   order = _order(values, which)[:k]
   values, vectors = values[order], vectors[:, order]
   residuals = np.array([jacobian.residual(v, vectors[:, i]) for i, v in enumerate(values)])
   return Spectrum(values, residuals, which, method, jacobian.size)
+
+
+def game_latent(model, batch_size: int, seed: int = 0):
+  """The generator's latents for a Jacobian on a batch of ``batch_size`` real samples: a particle
+  generator's every particle (the full generator gradient of Chu et al.'s analysis), otherwise
+  ``batch_size`` latents drawn with ``seed``."""
+  if model.own_generator_batch:
+    return model.generator.all_latents()
+  return model.sample_latent(batch_size, tf.constant([seed, -2], tf.int64))
+
+
+def game_spectrum(model, real, k: int = 6, seed: int = 0, method: str = "auto",
+                  latent=None) -> dict[str, Spectrum]:
+  """The ``k`` eigenvalues of largest real part and the ``k`` of largest modulus of the Jacobian
+  of ``model``'s update field at its current weights, on the batch ``real``.
+
+  Args:
+    model: a built ``SmoothGAN``.
+    real: real samples ``(batch, *sample_shape)``, held fixed.
+    k: eigenvalues of each kind (capped at the number of parameters).
+    seed: seed of the latents (``game_latent``), the penalty's interpolates and Arnoldi's start.
+    method: ``"auto"``, ``"dense"`` or ``"arnoldi"`` (``eigenvalues``).
+    latent: the generator's latents, if not ``game_latent(model, len(real), seed)``.
+
+  Returns:
+    ``{"real": Spectrum, "modulus": Spectrum}``.
+  """
+  if latent is None:
+    latent = game_latent(model, int(real.shape[0]), seed)
+  return both_orders(GameJacobian(model, real, latent, interpolation_seed=(seed, -3)), k,
+                     method, seed)
+
+
+def both_orders(jacobian: GameJacobian, k: int = 6, method: str = "auto",
+                seed: int = 0) -> dict[str, Spectrum]:
+  """``{"real": ..., "modulus": ...}``: ``eigenvalues`` of both orders (``k`` capped at what the
+  method can give), ``J`` formed once when the method is dense."""
+  if method == "auto":
+    method = "dense" if jacobian.size <= DENSE_LIMIT else "arnoldi"
+  k = min(k, jacobian.size if method == "dense" else jacobian.size - 2)
+  matrix = jacobian.dense() if method == "dense" else None
+  return {which: eigenvalues(jacobian, k, which, method, seed=seed, dense_matrix=matrix)
+          for which in WHICH}

@@ -18,7 +18,8 @@ from typing import Any
 
 from tfsmooth import losses  # TF-free until a loss is computed
 
-MODES = ("constants", "train", "eval", "train_classifier", "nk_toy", "sweep")
+MODES = ("constants", "train", "eval", "train_classifier", "nk_toy", "sweep", "spectrum")
+SPECTRUM_METHODS = ("auto", "dense", "arnoldi")  # tfsmooth.spectrum.eigenvalues(method=...)
 SN_NORMS = ("exact", "kernel")
 # The activations tfsmooth.layers registers at import (tests check the two lists agree).
 BUILTIN_ACTIVATIONS = ("elu", "leaky_relu", "linear", "relu", "sigmoid", "softplus", "tanh")
@@ -218,8 +219,8 @@ class TrainConfig:
   """One training run (``--mode=train``); written to the run directory's manifest."""
 
   run_dir: str | None = setting(None,
-      "train, eval, nk_toy: the run directory (manifest, TensorBoard logs, samples, checkpoints, "
-      "SavedModels).",
+      "train, eval, nk_toy, spectrum: the run directory (manifest, TensorBoard logs, samples, "
+      "checkpoints, SavedModels).",
       trajectory=False)
   dataset: str = setting("mnist", "train: dataset")
   data_dir: str = setting("",
@@ -283,6 +284,31 @@ class TrainConfig:
       "train: with --strategy=tpu, the Cloud TPU's name, grpc://HOST:PORT, or local (a TPU VM).",
       trajectory=False)
   seed: int = setting(0)  # described in ConstantsConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class SpectrumConfig:
+  """``--mode=spectrum``: the eigenvalues of the game's Jacobian at a checkpoint of a run
+  (``tfsmooth.app.spectrum``; Nagarajan and Kolter Section 3)."""
+
+  run_dir: str | None = setting(None)  # described in TrainConfig
+  step: int = setting(-1,
+      "spectrum: the checkpoint's step (-1: the latest); the run keeps --keep_checkpoints of them.",
+      flag="spectrum_step", lower_bound=-1)
+  k: int = setting(6,
+      "spectrum: eigenvalues of largest real part, and of largest modulus, to compute.",
+      flag="spectrum_k", lower_bound=1)
+  batch_size: int = setting(0,
+      "spectrum: real samples in the fixed batch the Jacobian is taken on (0: the run's "
+      "--batch_size; a particle generator's batch is its --n_particles).",
+      flag="spectrum_batch", lower_bound=0)
+  method: str = setting("auto",
+      "spectrum: dense (form J, one Jacobian-vector product per parameter), arnoldi (ARPACK on "
+      "Jacobian-vector products) or auto (dense up to tfsmooth.spectrum.DENSE_LIMIT parameters).",
+      flag="spectrum_method", choices=SPECTRUM_METHODS)
+  seed: int = setting(0,
+      "spectrum: seed of the fixed batch, its latents and the penalty's interpolates.",
+      flag="spectrum_seed")
 
 
 def flag_name(field: dataclasses.Field) -> str:
@@ -362,7 +388,8 @@ class SweepConfig:
       (0.0, 0.25, 0.5, 1.0), "sweep nk_fig3: the values of eta, one member per loss and eta.")
 
 
-CONFIGS = (ConstantsConfig, TrainConfig, SweepConfig)  # the configs built from flags
+# The configs built from flags.
+CONFIGS = (ConstantsConfig, TrainConfig, SweepConfig, SpectrumConfig)
 
 
 def flag_fields() -> dict[str, dataclasses.Field]:
@@ -452,3 +479,12 @@ def make(cls, **flag_settings):
   if unknown:
     raise TypeError(f"{cls.__name__} has no setting {', '.join(unknown)}")
   return from_flags(cls, {**values, **flag_settings})
+
+
+def from_settings(cls, recorded: Mapping[str, Any], **overrides):
+  """``cls`` from a run's recorded ``settings`` (its manifest), ``overrides`` on top: a setting
+  the run does not record (added to tfsmooth since) takes its default, one tfsmooth no longer
+  has is ignored, as ``trajectory_changes`` does."""
+  recorded = _flatten(recorded)
+  values = {name: recorded[name] for name, _, _ in _leaves(cls) if name in recorded}
+  return make(cls, **{**values, **overrides})

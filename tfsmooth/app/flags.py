@@ -30,7 +30,9 @@ flags.DEFINE_enum("mode", "constants", config.MODES,
                   "train_classifier: the feature classifier of --dataset. nk_toy: Nagarajan-"
                   "Kolter's toy system (Figure 3) for one --loss (minimax or wgan) and --eta: "
                   "streamlines and Jacobian eigenvalues into --run_dir. sweep: a multi-run "
-                  "experiment (--experiment) into --sweep_dir.")
+                  "experiment (--experiment) into --sweep_dir. spectrum: the eigenvalues of the "
+                  "game's Jacobian at a checkpoint of --run_dir (Nagarajan-Kolter Section 3), "
+                  "into --run_dir/spectrum.json.")
 flags.DEFINE_string("output_json", "", "constants: also write the report as JSON to this file.")
 
 # What the registries hold, listed in the help of the flags that name their entries.
@@ -91,7 +93,8 @@ flags.register_validator(
     "output_json", lambda v: not v or os.path.isdir(os.path.dirname(os.path.abspath(v))),
     message="its directory does not exist")
 flags.register_validator("n_particles", lambda v: v >= 1, message="must be >= 1")
-for _name in ("seed", "classifier_seed", "sweep_seed"):  # NumPy's seeds: 32-bit, unsigned
+# NumPy's seeds: 32-bit, unsigned.
+for _name in ("seed", "classifier_seed", "sweep_seed", "spectrum_seed"):
   flags.register_validator(_name, lambda v: 0 <= v < 2**32, message="must be in [0, 2^32)")
 
 
@@ -194,9 +197,9 @@ def _trains_discriminator(loss: str) -> bool:
 
 
 @flags.multi_flags_validator(["mode", "run_dir"],
-                             message="--mode=train, eval and nk_toy need --run_dir")
+                             message="--mode=train, eval, nk_toy and spectrum need --run_dir")
 def _check_run_dir(values):
-  return values["mode"] not in ("train", "eval", "nk_toy") or bool(values["run_dir"])
+  return values["mode"] not in ("train", "eval", "nk_toy", "spectrum") or bool(values["run_dir"])
 
 
 @flags.multi_flags_validator(
@@ -275,6 +278,11 @@ def train_config() -> config.TrainConfig:
 def sweep_config() -> config.SweepConfig:
   """The parsed flags as the frozen config ``tfsmooth.experiments.chu_fig1.run`` takes."""
   return config.from_flags(config.SweepConfig, _values())
+
+
+def spectrum_config() -> config.SpectrumConfig:
+  """The spectrum flags as the frozen config ``tfsmooth.app.spectrum.run`` takes."""
+  return config.from_flags(config.SpectrumConfig, _values())
 
 
 def eval_config() -> config.EvalConfig:

@@ -72,9 +72,16 @@ def run_sweep():
   print(experiments.run(tfs_flags.sweep_config()))
 
 
+def run_spectrum():
+  from tfsmooth.app import spectrum_mode
+  result = spectrum_mode.run(tfs_flags.spectrum_config())
+  print(spectrum_mode.summary_line(result))
+
+
 # pylint: enable=g-import-not-at-top
 JOBS = {"constants": run_constants, "train": run_train, "eval": run_eval,
-        "train_classifier": run_train_classifier, "nk_toy": run_nk_toy, "sweep": run_sweep}
+        "train_classifier": run_train_classifier, "nk_toy": run_nk_toy, "sweep": run_sweep,
+        "spectrum": run_spectrum}
 
 
 def main(argv):
