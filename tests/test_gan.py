@@ -70,6 +70,69 @@ def test_wgan_gp_penalty_equals_numpy():
                                                                                    rel=1e-5)
 
 
+def _tanh_game(loss, penalty, rng):
+  """A tanh discriminator against 5 particles, its weights and the numpy D and grad_x D."""
+  w1 = rng.standard_normal((3, 4)).astype(np.float32)
+  b1 = rng.standard_normal(4).astype(np.float32)
+  w2 = rng.standard_normal((4, 1)).astype(np.float32)
+  generator = networks.ParticleGenerator(5, (3,))
+  generator.particles.assign(rng.standard_normal((5, 3)).astype(np.float32))
+  model = gan.SmoothGAN(generator, _tanh_discriminator(w1, b1, w2), loss=loss, penalty=penalty)
+
+  def d(x):
+    return (np.tanh(x @ w1 + b1) @ w2)[:, 0]
+
+  def grad_d(x):
+    return ((1 - np.tanh(x @ w1 + b1) ** 2) * w2[:, 0]) @ w1.T
+
+  return model, generator.particles.numpy(), d, grad_d
+
+
+# V and the generator's loss as numpy computes them from D's outputs (docs/training.md's table).
+NUMPY_LOSSES = {
+    "hinge": (lambda r, f: -np.mean(np.maximum(0, 1 - r)) - np.mean(np.maximum(0, 1 + f)),
+              lambda f: -np.mean(f)),
+    "least_squares": (lambda r, f: -0.5 * np.mean((r - 1) ** 2) - 0.5 * np.mean(f**2),
+                      lambda f: 0.5 * np.mean((f - 1) ** 2)),
+}
+
+
+@pytest.mark.parametrize("loss", sorted(NUMPY_LOSSES))
+def test_hinge_and_least_squares_losses_equal_numpy(loss):
+  rng = np.random.default_rng(4)
+  model, particles, d, _ = _tanh_game(loss, "none", rng)
+  real = rng.standard_normal((6, 3)).astype(np.float32)
+  latent = tf.constant([4, 0, 2, 2, 1, 3])
+  fake = particles[latent.numpy()]
+  value, generator_loss = NUMPY_LOSSES[loss]
+  _, terms = model.discriminator_gradients(tf.constant(real), latent, tf.constant([1, 2], tf.int64))
+  assert float(terms["d_loss"]) == pytest.approx(-value(d(real), d(fake)), rel=1e-5)
+  # The batch takes both branches of each hinge (outputs on both sides of 1 and of -1).
+  assert np.ptp(np.sign(d(real) - 1)) == 2 and np.ptp(np.sign(d(fake) + 1)) == 2
+  _, g_terms = model.generator_gradients(tf.constant(real), latent)
+  assert float(g_terms["g_loss"]) == pytest.approx(generator_loss(d(fake)), rel=1e-5)
+
+
+@pytest.mark.parametrize("penalty", ["r1", "r2", "r1r2"])
+def test_zero_centred_gradient_penalties_equal_numpy(penalty):
+  """R1 / R2 (Mescheder et al. 2018, Eqs. 9-10): gamma/2 E |grad_x D|^2 on real / fake."""
+  rng = np.random.default_rng(5)
+  model, particles, d, grad_d = _tanh_game("wgan", losses.get_penalty(penalty, r_gamma=3.0), rng)
+  real = rng.standard_normal((6, 3)).astype(np.float32)
+  latent = tf.constant([4, 0, 2, 2, 1, 3])
+  fake = particles[latent.numpy()]
+  _, terms = model.discriminator_gradients(tf.constant(real), latent, tf.constant([1, 2], tf.int64))
+  r1 = 1.5 * np.mean(np.sum(grad_d(real.astype(np.float64)) ** 2, axis=1))
+  r2 = 1.5 * np.mean(np.sum(grad_d(fake.astype(np.float64)) ** 2, axis=1))
+  expected = {"r1": r1, "r2": r2, "r1r2": r1 + r2}[penalty]
+  assert float(terms["penalty"]) == pytest.approx(expected, rel=1e-5)
+  assert float(terms["d_loss"]) == pytest.approx(-(d(real).mean() - d(fake).mean()) + expected,
+                                                 rel=1e-5)
+  if penalty == "r1r2":
+    assert float(terms["penalty_r1"]) == pytest.approx(r1, rel=1e-5)
+    assert float(terms["penalty_r2"]) == pytest.approx(r2, rel=1e-5)
+
+
 def test_mmd_matches_numpy():
   rng = np.random.default_rng(1)
   x = rng.standard_normal((7, 2))

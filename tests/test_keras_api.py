@@ -250,3 +250,35 @@ def test_a_registered_penalty_gets_its_flag_and_manifest_entry_without_a_config_
   assert manifest["settings"]["drift_weight"] == 0.25
   assert manifest["settings"]["penalty"] == "drift"
   assert "penalty" in manifest["final_metrics"]
+
+
+@pytest.mark.parametrize("loss, penalty", [
+    ("hinge", tfsmooth.R1Penalty(r_gamma=1.0)), ("least_squares", tfsmooth.R2Penalty()),
+    ("non_saturating", tfsmooth.R1R2Penalty(r_gamma=0.1))])
+def test_the_baselines_train_from_python(loss, penalty):
+  """Mescheder et al.'s R1/R2, the hinge and least-squares losses, as a user passes them."""
+  model = _image_gan(n_disc=1, loss=loss, penalty=penalty)
+  before = _weights(model)
+  history = model.fit(_images(48), batch_size=16, epochs=1, verbose=0)
+  assert int(model.step.numpy()) == 3
+  moved = [not np.array_equal(a, b) for a, b in zip(before, _weights(model))]
+  if loss == "hinge":
+    # While every output is within (-1, 1), the hinge's gradient for the output bias is
+    # -1 (real) + 1 (fake) = 0: that bias stays, the rest moves.
+    assert moved[-2:] == [False, True], moved
+    moved = moved[:-2] + moved[-1:]
+  assert all(moved), moved
+  for name in ("d_loss", "g_loss", "penalty", *penalty.metrics):
+    assert np.isfinite(history.history[name][-1]) and history.history["penalty"][-1] > 0, name
+
+
+@pytest.mark.parametrize("loss, penalty", [("hinge", "r1r2"), ("least_squares", "r1")])
+def test_the_baselines_train_from_the_flags(tmp_path, cli, loss, penalty):
+  run_dir = tmp_path / "run"
+  result = cli("--flagfile=runs/nk_mog_eta0", f"--loss={loss}", f"--penalty={penalty}",
+               "--r_gamma=0.5", "--steps=3", "--eval_at_end=false", f"--run_dir={run_dir}")
+  assert result.returncode == 0, result.stderr
+  manifest = json.loads((run_dir / "manifest.json").read_text())
+  assert manifest["settings"]["r_gamma"] == 0.5 and manifest["settings"]["loss"] == loss
+  assert manifest["final_metrics"]["penalty"] > 0
+  assert ("penalty_r1" in manifest["final_metrics"]) == (penalty == "r1r2")

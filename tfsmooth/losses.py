@@ -244,6 +244,18 @@ def indicator_value(d_real, d_fake, mean=_local_mean):
   return mean(d_fake) - mean(d_real)
 
 
+def hinge_value(d_real, d_fake, mean=_local_mean):
+  """``-E max(0, 1 - D(x)) - E max(0, 1 + D(G(z)))``: the discriminator minimises the hinge
+  loss (Lim and Ye 2017; Miyato et al. 2018's SNGAN), the generator ``-E D(G(z))``."""
+  return -mean(tf.nn.relu(1.0 - d_real)) - mean(tf.nn.relu(1.0 + d_fake))
+
+
+def least_squares_value(d_real, d_fake, mean=_local_mean):
+  """``-1/2 E (D(x) - 1)^2 - 1/2 E D(G(z))^2``: the discriminator of LSGAN (Mao et al. 2017,
+  Eq. 2 with targets a = 0, b = 1); the generator minimises ``1/2 E (D(G(z)) - 1)^2`` (c = 1)."""
+  return -0.5 * mean(tf.square(d_real - 1.0)) - 0.5 * mean(tf.square(d_fake))
+
+
 def gaussian_kernel(x, y, kernel_sigma):
   """``k(x, y) = exp(-|x - y|^2 / (2 sigma^2))`` for all pairs of rows (flattened)."""
   x = tf.reshape(x, (tf.shape(x)[0], -1))
@@ -307,6 +319,16 @@ def squared_global_norm(gradients):
   return tf.add_n(squares) if squares else tf.constant(0.0)
 
 
+def input_gradient_penalty(discriminator, samples, weight, mean=_local_mean):
+  """``weight/2 E |grad_x D(x)|^2`` at ``samples`` (inference mode): the zero-centred gradient
+  penalty of Mescheder, Geiger and Nowozin (2018), Eqs. 9-10, R1 on real and R2 on generated
+  samples."""
+  with tf.GradientTape() as tape:
+    tape.watch(samples)
+    outputs = discriminator(samples, training=False)
+  return 0.5 * weight * mean(_squared_norms(tape.gradient(outputs, samples)))
+
+
 def discriminator_at_interpolates(discriminator, real, fake, seed):
   """``(phi(x_hat), grad phi(x_hat))`` at random interpolates (inference mode: the penalty does
   not refine spectral-norm vectors)."""
@@ -365,6 +387,61 @@ class GradientPenalty(Penalty):
     return gradient_penalty(grad_hat, self.gp_weight, mean), {}
 
 
+@dataclasses.dataclass(frozen=True)
+class R1Penalty(Penalty):
+  """R1 (Mescheder, Geiger, Nowozin 2018, Eq. 9): ``r_gamma/2 E_data |grad D(x)|^2``, zero-centred
+  on the real samples; with it, their Dirac-GAN converges (their Theorem 4.1).
+
+  Attributes:
+    r_gamma: gamma, the penalty's weight (their experiments: 10).
+  """
+
+  r_gamma: float = dataclasses.field(default=10.0, metadata={"help": (
+      "train: gamma of the zero-centred gradient penalties r1, r2 and r1r2: gamma/2 "
+      "E|grad D|^2 (Mescheder et al. 2018).")})
+  name: ClassVar[str] = "r1"
+  description: ClassVar[str] = "R1, r_gamma/2 E|grad D(x_real)|^2 (Mescheder et al. 2018)"
+
+  def __call__(self, discriminator, real, fake, seed, mean=_local_mean):
+    return input_gradient_penalty(discriminator, real, self.r_gamma, mean), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class R2Penalty(Penalty):
+  """R2 (Mescheder, Geiger, Nowozin 2018, Eq. 10): ``r_gamma/2 E_G |grad D(G(z))|^2``, on the
+  generated samples.
+
+  Attributes:
+    r_gamma: gamma, the penalty's weight.
+  """
+
+  r_gamma: float = 10.0
+  name: ClassVar[str] = "r2"
+  description: ClassVar[str] = "R2, r_gamma/2 E|grad D(x_fake)|^2 (Mescheder et al. 2018)"
+
+  def __call__(self, discriminator, real, fake, seed, mean=_local_mean):
+    return input_gradient_penalty(discriminator, fake, self.r_gamma, mean), {}
+
+
+@dataclasses.dataclass(frozen=True)
+class R1R2Penalty(Penalty):
+  """R1 + R2, each with weight ``r_gamma`` (as R3GAN, Huang et al. 2024, regularises).
+
+  Attributes:
+    r_gamma: gamma, the weight of each term.
+  """
+
+  r_gamma: float = 10.0
+  name: ClassVar[str] = "r1r2"
+  description: ClassVar[str] = "R1 + R2, each r_gamma/2 E|grad D|^2 (R3GAN's regulariser)"
+  metrics: ClassVar[tuple[str, ...]] = ("penalty_r1", "penalty_r2")
+
+  def __call__(self, discriminator, real, fake, seed, mean=_local_mean):
+    r1 = input_gradient_penalty(discriminator, real, self.r_gamma, mean)
+    r2 = input_gradient_penalty(discriminator, fake, self.r_gamma, mean)
+    return r1 + r2, {"penalty_r1": r1, "penalty_r2": r2}
+
+
 register_loss(Loss("indicator", "Chu et al.'s chi{mu = mu0} + penalty (Section 7)",
                    indicator_value, lambda d_fake, mean=_local_mean: mean(d_fake)))
 register_loss(Loss("minimax", "Goodfellow et al.'s GAN; G descends V",
@@ -373,6 +450,14 @@ register_loss(Loss("non_saturating", "the GAN's D; G minimises -E log sigmoid(D(
                    minimax_value, lambda d_fake, mean=_local_mean: mean(tf.nn.softplus(-d_fake))))
 register_loss(Loss("wgan", "E D(x) - E D(G(z))", wgan_value,
                    lambda d_fake, mean=_local_mean: -mean(d_fake)))
+register_loss(Loss("hinge", "hinge loss for D, -E D(G(z)) for G (SNGAN)", hinge_value,
+                   lambda d_fake, mean=_local_mean: -mean(d_fake)))
+register_loss(Loss("least_squares", "LSGAN (Mao et al. 2017): targets 0/1 for D, 1 for G",
+                   least_squares_value,
+                   lambda d_fake, mean=_local_mean: 0.5 * mean(tf.square(d_fake - 1.0))))
 register_loss(MMDLoss())
 register_penalty(RKHSPenalty())
 register_penalty(GradientPenalty())
+register_penalty(R1Penalty())
+register_penalty(R2Penalty())
+register_penalty(R1R2Penalty())

@@ -87,7 +87,7 @@ for _name in ("alpha", "penalty_lambda", "kernel_sigma", "d_lr", "g_lr", "g_lr_r
               "particle_init_std"):
   _positive(_name)
 for _name in ("generator_a", "generator_b", "eta", "output_penalty_weight",
-              "gradient_penalty_weight", "gp_weight"):
+              "gradient_penalty_weight", "gp_weight", "r_gamma"):
   _non_negative(_name)
 flags.register_validator(
     "output_json", lambda v: not v or os.path.isdir(os.path.dirname(os.path.abspath(v))),
