@@ -86,7 +86,8 @@ CASES = [
     ("unknown dataset", "--mode=train --run_dir={new} --dataset=nope", "nope"),
     ("dataset not installed", "--mode=train --run_dir={new} --dataset=cifar10 "
      "--data_dir={tmp}/no_data", "cifar10"),
-    ("train without run_dir", "--mode=train", "--mode=train, eval, nk_toy and spectrum need --run_dir"),
+    ("train without run_dir", "--mode=train",
+     "--mode=train, eval, nk_toy and spectrum need --run_dir"),
     ("unrolling with eta", "--unroll_steps=5 --eta=0.5", "--unroll_steps needs --eta=0"),
     ("generator a without b", "--generator_a=1", "--generator_a and --generator_b must be given"),
     ("toy with indicator loss", "--mode=nk_toy --run_dir={new}", "needs --loss=minimax"),
