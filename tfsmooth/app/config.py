@@ -36,7 +36,7 @@ OPTIMIZERS = ("adam", "sgd")
 FEATURES = ("classifier", "inception")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # built by tfsmooth.distribute
 # Multi-run experiments: each a module tfsmooth/experiments/NAME.py with experiment(SweepConfig).
-EXPERIMENTS = ("chu_fig1", "nk_mog", "nk_fig3", "nk_stacked")
+EXPERIMENTS = ("chu_fig1", "nk_mog", "nk_fig3", "nk_stacked", "nk_spectrum")
 # --nk_schedule; their flag overrides: tfsmooth.experiments.nk_mog.SCHEDULES and
 # tfsmooth.experiments.nk_stacked.SCHEDULES
 NK_SCHEDULES = ("short", "paper", "smoke")
@@ -340,7 +340,9 @@ class SweepConfig:
       "gamma/gamma* over random settings); nk_mog: Nagarajan-Kolter's mixture of Gaussians, "
       "--nk_methods x --sweep_seeds; nk_fig3: Nagarajan-Kolter's toy system (Figure 3), "
       "streamlines and eigenvalues for the GAN and WGAN losses x --nk_etas; nk_stacked: stacked "
-      "MNIST in Metz et al.'s setting, --stacked_sizes x --stacked_methods x --sweep_seeds.",
+      "MNIST in Metz et al.'s setting, --stacked_sizes x --stacked_methods x --sweep_seeds; "
+      "nk_spectrum: the game Jacobian's eigenvalues at every checkpoint of the nk_mog runs of eta "
+      "= 0 and 0.5 (--nk_schedule, --sweep_seeds, --spectrum_k).",
       choices=EXPERIMENTS)
   sweep_dir: str = setting("", "sweep: the sweep directory (members' run directories, "
                            "results.json/.csv, the experiment's figures, TensorBoard HParams).")
@@ -386,6 +388,7 @@ class SweepConfig:
       "generator's channels, Metz et al. Table 2).")
   nk_etas: tuple[float, ...] = setting(
       (0.0, 0.25, 0.5, 1.0), "sweep nk_fig3: the values of eta, one member per loss and eta.")
+  spectrum: SpectrumConfig = SpectrumConfig()  # nk_spectrum: the spectrum flags
 
 
 # The configs built from flags.

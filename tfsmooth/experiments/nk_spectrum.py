@@ -1,0 +1,154 @@
+"""The game's spectrum along the mixture-of-Gaussians runs: does Nagarajan and Kolter's
+regulariser move the Jacobian's eigenvalues left (their Theorem 3.2) on real networks?
+
+    python -m tfsmooth.main --mode=sweep --experiment=nk_spectrum --nk_schedule=short \
+        --sweep_seeds=0,1,2 --sweep_dir=DIR
+
+The members are the ``nk_mog`` runs of ``eta = 0`` and ``eta = 0.5`` (``runs/nk_mog_eta0.flags``
+and ``runs/nk_mog_eta0.5.flags`` with the ``--nk_schedule`` overrides), each keeping every
+checkpoint. Then, at every checkpoint of every member, the ``--spectrum_k`` eigenvalues of
+largest real part and of largest modulus of the Jacobian of the update field on one fixed
+batch (``tfsmooth.app.spectrum_mode``: Arnoldi on Jacobian-vector products, with residuals);
+computed once, kept in ``spectra.json``, so a rerun only adds what is missing.
+
+Writes, besides the sweep's tables, ``spectra.json`` (every spectrum), ``spectra.csv`` (a row per
+member and step: largest real part, largest modulus, residuals, cost), ``spectra.md`` (per
+method and step: the largest real part over seeds) and ``spectra.png`` (the largest real part
+along training, a line per run; the final eigenvalues in the complex plane).
+"""
+
+import csv
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from tfsmooth.app import config as tfs_config
+from tfsmooth.app import rundir
+from tfsmooth.app import summaries
+from tfsmooth.experiments import nk_mog
+from tfsmooth.experiments import sweep
+
+METHODS = ("nk_mog_eta0", "nk_mog_eta0.5")  # flagfiles: eta = 0 and eta = 0.5
+KEEP_CHECKPOINTS = 100  # every checkpoint of a run is a snapshot to take the spectrum of
+SPECTRA = "spectra.json"
+
+
+def members(config: tfs_config.SweepConfig) -> list[sweep.Member]:
+  runs = nk_mog.members(tfs_config.SweepConfig(nk_methods=METHODS, nk_schedule=config.nk_schedule,
+                                               sweep_seeds=config.sweep_seeds))
+  return [sweep.Member(m.name, {**m.settings, "keep_checkpoints": KEEP_CHECKPOINTS})
+          for m in runs]
+
+
+def _load(path: str) -> dict:
+  if not os.path.exists(path):
+    return {}
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def compute_spectra(sweep_dir: str, rows: list[dict], runs: dict,
+                    spectrum: tfs_config.SpectrumConfig) -> dict:
+  """``{member: {step: spectrum.json's content}}`` for every checkpoint of every completed
+  member, computing those not yet in ``spectra.json`` (written after each)."""
+  from tfsmooth.app import spectrum_mode  # pylint: disable=g-import-not-at-top  (TensorFlow)
+  path = os.path.join(sweep_dir, SPECTRA)
+  spectra = _load(path)
+  for row in rows:
+    if row["status"] != "completed":
+      continue
+    run = runs[row["member"]]
+    done = spectra.setdefault(row["member"], {})
+    for step in sorted(spectrum_mode.checkpoint_steps(run)):  # the final step last
+      if str(step) in done:
+        continue
+      result = spectrum_mode.run(dataclasses.replace(spectrum, run_dir=run.path, step=step))
+      result.pop("versions")
+      done[str(step)] = result
+      print(f"{row['member']} {spectrum_mode.summary_line(result)}", flush=True)
+      rundir.write_json(path, spectra, sort_keys=False)
+  return spectra
+
+
+def table(spectra: dict) -> list[dict]:
+  """A row per member and step."""
+  rows = []
+  for member, by_step in spectra.items():
+    method, seed = member.rsplit("_seed", 1)
+    for step, result in sorted(by_step.items(), key=lambda item: int(item[0])):
+      modulus = result["largest_modulus"]
+      rows.append({
+          "member": member, "method": method, "seed": int(seed), "step": int(step),
+          "max_real_part": result["max_real_part"],
+          "max_modulus": max(np.hypot(*v) for v in modulus["eigenvalues"]),
+          "max_residual": max(result["residuals"] + modulus["residuals"]),
+          "parameters": result["parameters"], "products": result["products"],
+          "seconds": result["seconds"]})
+  return rows
+
+
+def markdown(rows: list[dict]) -> str:
+  """Per method and step: the largest real part of each seed, and the cost."""
+  lines = ["| method | step | largest real part (per seed) | largest modulus (per seed) | "
+           "J v products, seconds (mean) |", "|---|---|---|---|---|"]
+  keys = dict.fromkeys((r["method"], r["step"]) for r in rows)
+  for method, step in keys:
+    group = [r for r in rows if (r["method"], r["step"]) == (method, step)]
+    real_parts = ", ".join(f"{r['max_real_part']:+.4f}" for r in group)
+    moduli = ", ".join(f"{r['max_modulus']:.3f}" for r in group)
+    lines.append(
+        f"| {nk_mog.METHOD_NAMES.get(method, method)} | {step} | {real_parts} | {moduli} | "
+        f"{np.mean([r['products'] for r in group]):.0f}, "
+        f"{np.mean([r['seconds'] for r in group]):.0f} s |")
+  return "\n".join(lines) + "\n"
+
+
+def plot(sweep_dir: str, rows: list[dict], spectra: dict) -> str:
+  """Left: the largest real part along training, a line per run (colour: method). Right: each
+  run's final eigenvalues (largest real part) in the complex plane."""
+  figure, (along, plane) = summaries.pyplot().subplots(1, 2, figsize=(10, 4), dpi=100)
+  colours = dict(zip(METHODS, ("tab:red", "tab:blue")))
+  for member in spectra:
+    group = [r for r in rows if r["member"] == member]
+    if not group:
+      continue
+    method = group[0]["method"]
+    label = f"{nk_mog.METHOD_NAMES.get(method, method)}, seed {group[0]['seed']}"
+    along.plot([r["step"] for r in group], [r["max_real_part"] for r in group], marker="o",
+               color=colours.get(method), alpha=0.8, label=label)
+    final = spectra[member][str(group[-1]["step"])]
+    values = np.array(final["eigenvalues"])
+    plane.scatter(values[:, 0], values[:, 1], color=colours.get(method), alpha=0.7, s=20,
+                  label=label)
+  for axis in (along, plane):
+    axis.axhline(0.0, color="grey", linewidth=0.5)
+    axis.legend(fontsize=6)
+  plane.axvline(0.0, color="black", linewidth=0.8, linestyle="--")
+  along.set_xlabel("iteration")
+  along.set_ylabel("largest real part of the Jacobian's eigenvalues")
+  along.set_title("Game Jacobian along training (> 0: unstable directions)", fontsize=9)
+  plane.set_xlabel("real part")
+  plane.set_ylabel("imaginary part")
+  plane.set_title("Eigenvalues of largest real part at the end", fontsize=9)
+  return sweep.save_figure(figure, sweep_dir, "spectra.png")
+
+
+def experiment(config: tfs_config.SweepConfig) -> sweep.Experiment:
+  def figures(sweep_dir: str, rows: list[dict], runs: dict) -> list[str]:
+    spectra = compute_spectra(sweep_dir, rows, runs, config.spectrum)
+    table_rows = table(spectra)
+    csv_path = os.path.join(sweep_dir, "spectra.csv")
+    with open(csv_path, "w", encoding="utf-8", newline="") as f:
+      writer = csv.DictWriter(f, fieldnames=list(table_rows[0]) if table_rows else ["member"])
+      writer.writeheader()
+      writer.writerows(table_rows)
+    markdown_path = os.path.join(sweep_dir, "spectra.md")
+    with open(markdown_path, "w", encoding="utf-8") as f:
+      f.write(markdown(table_rows))
+    return [os.path.join(sweep_dir, SPECTRA), csv_path, markdown_path,
+            plot(sweep_dir, table_rows, spectra)]
+  return sweep.Experiment(members=members(config), common={}, row=nk_mog.row,
+                          hparams=("method", "seed"),
+                          metrics=("modes_covered", "high_quality_fraction"), figures=figures)
