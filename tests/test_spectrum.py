@@ -2,6 +2,7 @@
 N&K toy's closed-form eigenvalues through the generic path, Arnoldi against the dense solve, and
 the state a forward pass changes left as it was."""
 
+import dataclasses
 import functools
 import json
 import os
@@ -20,7 +21,10 @@ from tfsmooth.app import config as tfs_config
 from tfsmooth.app import nk_toy
 from tfsmooth.app import spectrum_mode
 from tfsmooth.app import train
+from tfsmooth.app.rundir import RunDirectory
 from tfsmooth.errors import UserError
+from tfsmooth.experiments import nk_mog
+from tfsmooth.experiments import nk_spectrum
 
 
 def _mog_gan(eta=0.0, penalty="none", loss="minimax", batch_norm=False, spectral_norm=True):
@@ -146,12 +150,12 @@ def test_spectrum_mode_on_the_toy_run_gives_the_closed_form(tmp_path, cli):
   assert os.path.getsize(run_dir / "spectrum.png") > 1000
 
 
-def _tiny_run(tmp_path):
+def _tiny_run(tmp_path, name="run", eta=0.5):
   config = tfs_config.make(
-      tfs_config.TrainConfig, run_dir=str(tmp_path / "run"), dataset="mog_ring", steps=20,
+      tfs_config.TrainConfig, run_dir=str(tmp_path / name), dataset="mog_ring", steps=20,
       batch_size=32, generator="mlp", noise_dim=4, g_hidden_units=(8,), discriminator="nk_mlp",
       hidden_units=(8,), loss="minimax", penalty="none", n_disc=1, update="simultaneous",
-      eta=0.5, d_optimizer="adam", g_optimizer="adam", d_lr=1e-2, g_lr=1e-2, log_every=10,
+      eta=eta, d_optimizer="adam", g_optimizer="adam", d_lr=1e-2, g_lr=1e-2, log_every=10,
       sample_every=10, checkpoint_every=10, eval_at_end=False, seed=5)
   train.train(config, verbose=0)
   return config
@@ -189,3 +193,34 @@ def test_spectrum_mode_refuses_what_is_not_a_run_in_one_line(tmp_path, cli):
   assert result.returncode != 0
   assert result.stderr.strip().splitlines() == [
       f"tfsmooth: error: --run_dir={tmp_path}: no manifest.json; not a tfsmooth run directory"]
+
+
+def test_nk_spectrum_takes_the_spectrum_at_every_checkpoint_once(tmp_path, monkeypatch):
+  """The nk_spectrum experiment's spectra (here of two tiny runs named as its members): every
+  kept checkpoint, each computed once; the table, Markdown and figure from them."""
+  names = {"nk_mog_eta0_seed0": 0.0, "nk_mog_eta0.5_seed0": 0.5}
+  runs = {}
+  for name, eta in names.items():
+    _tiny_run(tmp_path / "members", name, eta)
+    runs[name] = RunDirectory(str(tmp_path / "members" / name))
+  rows = [nk_mog.row(name, run) for name, run in runs.items()]
+  settings = tfs_config.SpectrumConfig(k=3, method="dense")
+  spectra = nk_spectrum.compute_spectra(str(tmp_path), rows, runs, settings)
+  assert {name: sorted(map(int, by_step)) for name, by_step in spectra.items()} == {
+      name: [0, 10, 20] for name in names}
+  # The entry of a step is the spectrum of that checkpoint.
+  direct = spectrum_mode.run(dataclasses.replace(settings, run_dir=runs["nk_mog_eta0_seed0"].path,
+                                                 step=10))
+  assert spectra["nk_mog_eta0_seed0"]["10"]["eigenvalues"] == direct["eigenvalues"]
+  # Same weights at step 0 (the same seed), different from step 20 on: eta changes the game.
+  at = {name: spectra[name] for name in names}
+  assert at["nk_mog_eta0_seed0"]["0"]["eigenvalues"] != at["nk_mog_eta0.5_seed0"]["0"][
+      "eigenvalues"]  # the regulariser's term is in the generator's block at step 0 already
+  monkeypatch.setattr(spectrum_mode, "run", lambda config: pytest.fail("computed again"))
+  assert nk_spectrum.compute_spectra(str(tmp_path), rows, runs, settings) == spectra
+  table = nk_spectrum.table(spectra)
+  assert [(r["method"], r["step"]) for r in table] == [
+      (method, step) for method in ("nk_mog_eta0", "nk_mog_eta0.5") for step in (0, 10, 20)]
+  assert all(r["max_residual"] < 1e-6 and r["parameters"] == 91 for r in table)
+  assert nk_spectrum.markdown(table).count("\n") == 2 + 6
+  assert os.path.getsize(nk_spectrum.plot(str(tmp_path), table, spectra)) > 1000
