@@ -6,6 +6,7 @@ benchmarks/bit_reproducibility.py on a small run."""
 import importlib.util
 import json
 import os
+import re
 
 import pytest
 
@@ -99,3 +100,17 @@ def test_bit_reproducibility_reports_identical_runs_of_a_deterministic_configura
   lines = [line for line in result.stdout.splitlines() if line.startswith("run ")]
   assert len(lines) == 2 and lines[0].split()[2] == lines[1].split()[2], result.stdout
   assert "2 of 2 runs bit-identical to run 0" in result.stdout
+
+
+def test_stability_monitor_cost_reports_the_overhead(cli):
+  """benchmarks/stability_monitor_cost.py (docs/performance.md quotes it) on a small Chu-style
+  run: every measure of an SN discriminator with gamma*, and the overhead line."""
+  script = os.path.join(os.path.dirname(SCRIPT), "stability_monitor_cost.py")
+  result = cli.file(script, "--flagfile=chu_default.flags", "--run_dir=unused",
+                    "--dataset=mog_ring", "--discriminator=mlp", "--hidden_units=8",
+                    "--n_particles=32", "--particle_batch=0", "--batch_size=16", "--period=2",
+                    "--rounds=1", timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  # lipschitz real/fake, 2 operator norms, alpha, beta1, gamma*, gamma/gamma*
+  assert re.search(r": 8 measures; step [\d.]+ ms .* [\d.]+% overhead at --stability_every=2",
+                   result.stdout), result.stdout

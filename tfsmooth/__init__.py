@@ -42,6 +42,9 @@ _EXPORTS = {
     # The game's Jacobian and its eigenvalues (Nagarajan and Kolter Section 3).
     "GameJacobian": "spectrum",
     "game_spectrum": "spectrum",
+    # Live stability monitors (Keras callback).
+    "StabilityMonitor": "monitors",
+    "stability_measures": "monitors",
     # Base losses and penalties.
     "Loss": "losses",
     "MMDLoss": "losses",

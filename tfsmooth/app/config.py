@@ -265,6 +265,12 @@ class TrainConfig:
   eval_at_end: bool = setting(True,
       "train: evaluate the final generator (FID/KID or mode coverage) into manifest.json and "
       "metrics.json.", trajectory=False)
+  stability_every: int = setting(100,
+      "train: the live stability monitors every N steps (0 = off), in TensorBoard's group "
+      "stability/: each spectrally normalised layer's true operator norm, the discriminator's "
+      "empirical Lipschitz constant on real and generated samples against its bound alpha, beta1 "
+      "and gamma* from the current weights, gamma/gamma*, g_grad_norm (tfsmooth.monitors).",
+      trajectory=False, lower_bound=0)
   eval_every: int = setting(0,
       "train: also evaluate every N steps into TensorBoard (0 = only at the end).",
       trajectory=False, lower_bound=0)

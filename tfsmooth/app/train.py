@@ -23,6 +23,7 @@ import tensorflow as tf
 from tfsmooth import compat
 from tfsmooth import data
 from tfsmooth import distribute
+from tfsmooth import monitors
 from tfsmooth import provenance
 from tfsmooth.app import build
 from tfsmooth.app import config as tfs_config
@@ -36,6 +37,7 @@ from tfsmooth.errors import RunError
 from tfsmooth.errors import UserError
 
 SAMPLE_GRID = 64  # samples in each saved grid
+STABILITY_BATCH = 256  # real samples the live stability monitors measure the Lipschitz constant on
 
 
 class TrainingDiverged(RunError):
@@ -48,7 +50,8 @@ class TrainingDiverged(RunError):
 
 def execution_steps(config: TrainConfig, start_step: int, distributed: bool = False) -> int:
   """Steps per ``fit`` execution: the largest divisor of ``--steps_per_execution`` that divides
-  every period at which the run logs, samples, checkpoints or evaluates, and the start step, so
+  every period at which the run logs, monitors, samples, checkpoints or evaluates, and the start
+  step, so
   that every execution ends at each step where one of them is due (the last one ends at
   ``--steps``: the data ends there).
 
@@ -59,7 +62,7 @@ def execution_steps(config: TrainConfig, start_step: int, distributed: bool = Fa
   if distributed:
     return 1
   periods = [config.log_every, config.sample_every, config.checkpoint_every, config.eval_every,
-             start_step]
+             config.stability_every, start_step]
   common = math.gcd(*periods)  # gcd(x, 0) = x: no evaluation, a start at step 0
   return max(d for d in range(1, config.steps_per_execution + 1) if common % d == 0)
 
@@ -161,6 +164,10 @@ class RunMonitor(keras.callbacks.Callback):
     self.last_checkpoint_step = None  # set by the run before fit
     self.coverage = None
     self.logged = False  # the last execution ended at a log step
+    # The live stability monitors' real batch: fixed, so their curves follow the weights.
+    self.stability_batch = (provider.sample(min(config.batch_size, STABILITY_BATCH),
+                                            seed=config.seed + 2)
+                            if config.stability_every else None)
 
   def _step(self) -> int:
     return int(self.model.step.numpy())
@@ -188,6 +195,11 @@ class RunMonitor(keras.callbacks.Callback):
         for name, value in {**logs, **self.extra_scalars}.items():
           tf.summary.scalar(name, value)
       self.logged = True
+    if self.config.stability_every and step % self.config.stability_every == 0:
+      monitors.write_measures(
+          self.writer, step,
+          monitors.stability_measures(self.model, self.stability_batch, self.config.seed + 2),
+          logs.get("g_grad_norm"))
     if step % self.config.sample_every == 0 or step == self.config.steps:
       self.write_samples(step)
     if step % self.config.checkpoint_every == 0 or step == self.config.steps:
