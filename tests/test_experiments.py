@@ -315,3 +315,22 @@ def test_the_stacked_mnist_experiment_runs_on_the_sweep_runner(tmp_path, monkeyp
   table = (tmp_path / "stacked" / "results.md").read_text()
   assert "| quarter | plain | 1 |" in table and "| 30.6 +- 20.73 | 5.99 +- 0.42 |" in table
   assert (tmp_path / "stacked" / "modes.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_the_dirac_gan_figure_gives_the_closed_form_eigenvalues(tmp_path, cli):
+  """dirac_fig1 (8 toy runs, about 2 minutes on 2 cores): every method's eigenvalues at
+  (0, 0) are the closed forms of docs/theory.md section 3."""
+  sweep_dir = tmp_path / "dirac"
+  result = cli("--mode=sweep", "--experiment=dirac_fig1", f"--sweep_dir={sweep_dir}",
+               "--parallel=2", timeout=1200)
+  assert result.returncode == 0, result.stderr[-3000:]
+  eigenvalues = json.loads((sweep_dir / "eigenvalues.json").read_text())
+  assert sorted(eigenvalues) == ["minimax", "minimax+r1", "wgan", "wgan+gp"]
+  expected = {("minimax", "0.0"): 0.0, ("minimax", "0.5"): -0.125, ("wgan", "0.0"): 0.0,
+              ("wgan", "0.5"): -0.5, ("minimax+r1", "0.0"): -0.5, ("minimax+r1", "0.5"): -0.625,
+              ("wgan+gp", "0.0"): 2 * (1e6 - 1), ("wgan+gp", "0.5"): 2 * (1e6 - 1)}
+  for (method, eta), max_real in expected.items():
+    assert eigenvalues[method][eta]["max_real_part"] == pytest.approx(max_real, abs=1e-9), (
+        method, eta)
+  assert (sweep_dir / "streamlines.png").stat().st_size > 100_000

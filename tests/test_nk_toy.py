@@ -120,3 +120,51 @@ def test_a_toy_run_writes_its_panel_and_eigenvalues(tmp_path, tensorboard):
   np.testing.assert_array_equal(logs.images("streamlines")[0],
                                 tensorboard.png_file(run.toy_figure_path))
   assert "| eta | `0.5` |" in logs.text("run")
+
+
+def dirac_jacobian(loss, eta, r_gamma=0.0):
+  """Jacobian of the Dirac-GAN's (dpsi/dt, dtheta/dt) at (0, 0), derived in docs/theory.md
+  section 3: ``[[-gamma, -c], [c, -2 eta c^2]]``, ``c = f'(0)``: 1/2 (GAN) or 1 (WGAN)."""
+  c = 0.5 if loss == "minimax" else 1.0
+  return np.array([[-r_gamma, -c], [c, -2 * eta * c**2]])
+
+
+@pytest.mark.parametrize("loss", ["minimax", "wgan"])
+@pytest.mark.parametrize("penalty, r_gamma", [("none", 0.0), ("r1", 0.7), ("r2", 0.7),
+                                              ("r1r2", 0.7)])
+@pytest.mark.parametrize("eta", [0.0, 0.5])
+def test_dirac_gan_jacobian_is_the_closed_form(loss, penalty, r_gamma, eta):
+  system = nk_toy.ToySystem(loss, eta, game="dirac", penalty=penalty, r_gamma=r_gamma)
+  # R1 and R2 are the same penalty here (D is linear: the same input gradient everywhere), and
+  # R1 + R2 twice it.
+  weight = 2 * r_gamma if penalty == "r1r2" else r_gamma
+  np.testing.assert_allclose(system.jacobian().numpy(), dirac_jacobian(loss, eta, weight),
+                             rtol=1e-12, atol=1e-15)
+  np.testing.assert_allclose(system.field(tf.constant(0.0, tf.float64),
+                                          tf.constant(0.0, tf.float64)).numpy(), 0.0, atol=1e-15)
+
+
+def test_dirac_gan_wgan_gp_has_the_smoothed_kink_at_the_equilibrium():
+  """WGAN-GP's w (|psi| - 1)^2 has a kink at psi = 0; tfsmooth's |g| = sqrt(g^2 + 1e-12) makes
+  the Jacobian's psi-psi entry 2 w (1/sqrt(1e-12) - 1): the equilibrium repels (Mescheder et al.:
+  WGAN-GP does not converge on the Dirac-GAN)."""
+  system = nk_toy.ToySystem("wgan", 0.0, game="dirac", penalty="gp", gp_weight=0.5)
+  expected = np.array([[2 * 0.5 * (1e6 - 1), -1.0], [1.0, 0.0]])
+  np.testing.assert_allclose(system.jacobian().numpy(), expected, rtol=1e-9)
+
+
+def test_the_dirac_toy_runs_from_the_flags_and_its_spectrum_is_the_closed_form(tmp_path, cli):
+  run_dir = tmp_path / "dirac"
+  result = cli("--mode=nk_toy", "--toy=dirac", "--loss=minimax", "--penalty=r1",
+               "--r_gamma=0.3", "--eta=0.5", f"--run_dir={run_dir}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  manifest = json.loads((run_dir / "manifest.json").read_text())
+  assert manifest["game"] == "dirac" and manifest["penalty_settings"] == {"r_gamma": 0.3}
+  expected = np.linalg.eigvals(dirac_jacobian("minimax", 0.5, 0.3))
+  result = cli("--mode=spectrum", f"--run_dir={run_dir}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  spectrum = json.loads((run_dir / "spectrum.json").read_text())
+  got = sorted((complex(*v) for v in spectrum["eigenvalues"]), key=lambda v: v.imag)
+  np.testing.assert_allclose(got, sorted(expected, key=lambda v: v.imag), atol=1e-12)
+  refused = cli("--mode=nk_toy", "--toy=dirac", "--loss=minimax", f"--run_dir={tmp_path / 'x'}")
+  assert refused.returncode == 2 and "--toy=dirac takes --penalty=" in refused.stderr

@@ -55,7 +55,7 @@ def _mog_gan(eta=0.0, penalty="none", loss="minimax", batch_norm=False, spectral
     ("minimax", 0.0, -0.0500 + 0.3296j), ("minimax", 0.5, -0.1056 + 0.3162j)])
 def test_toy_eigenvalues_are_the_closed_form(loss, eta, expected):
   system = nk_toy.ToySystem(loss, eta)
-  jacobian = spectrum.GameJacobian(system.model, system.points, system.points)
+  jacobian = spectrum.GameJacobian(system.model, system.real, system.latent)
   # Forward-over-reverse here, reverse-over-reverse in nk_toy: equal to the last bits.
   np.testing.assert_allclose(jacobian.dense(), system.jacobian().numpy(), rtol=1e-12, atol=1e-15)
   result = spectrum.eigenvalues(jacobian, k=2)
@@ -112,6 +112,19 @@ def test_arnoldi_gives_the_dense_eigenvalues(which):
   assert key[0] == pytest.approx(top, abs=1e-9)
 
 
+def test_a_players_block_is_its_diagonal_block_of_the_jacobian():
+  model, real, latent = _mog_gan(eta=0.5, spectral_norm=False)
+  full = spectrum.GameJacobian(model, real, latent).dense()
+  discriminator = spectrum.GameJacobian(model, real, latent, player="discriminator")
+  generator = spectrum.GameJacobian(model, real, latent, player="generator")
+  split = discriminator.size
+  assert split + generator.size == full.shape[0] and split == 33
+  np.testing.assert_allclose(discriminator.dense(), full[:split, :split], rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(generator.dense(), full[split:, split:], rtol=1e-6, atol=1e-7)
+  with pytest.raises(ValueError, match="player='critic'"):
+    spectrum.GameJacobian(model, real, latent, player="critic")
+
+
 def test_batch_norm_statistics_are_left_as_they_were():
   model, real, latent = _mog_gan(batch_norm=True, loss="non_saturating")
   before = [v.numpy().copy() for v in model.generator.non_trainable_variables]
@@ -126,7 +139,7 @@ def test_batch_norm_statistics_are_left_as_they_were():
 
 def test_bad_arguments_are_one_clear_error():
   system = nk_toy.ToySystem("wgan", 0.5)
-  jacobian = spectrum.GameJacobian(system.model, system.points, system.points)
+  jacobian = spectrum.GameJacobian(system.model, system.real, system.latent)
   with pytest.raises(ValueError, match="which='largest'"):
     spectrum.eigenvalues(jacobian, which="largest")
   with pytest.raises(ValueError, match="Arnoldi needs k < 1"):
@@ -222,5 +235,7 @@ def test_nk_spectrum_takes_the_spectrum_at_every_checkpoint_once(tmp_path, monke
   assert [(r["method"], r["step"]) for r in table] == [
       (method, step) for method in ("nk_mog_eta0", "nk_mog_eta0.5") for step in (0, 10, 20)]
   assert all(r["max_residual"] < 1e-6 and r["parameters"] == 91 for r in table)
+  assert all(r["field_norm_generator"] > 0 and r["discriminator_block_max_real"] is not None
+             for r in table)
   assert nk_spectrum.markdown(table).count("\n") == 2 + 6
   assert os.path.getsize(nk_spectrum.plot(str(tmp_path), table, spectra)) > 1000

@@ -41,6 +41,7 @@ from tfsmooth import layers as tfs_layers
 SIGMA_ITERATIONS = 10  # differentiable power steps per spectral norm (tfsmooth.layers)
 DENSE_LIMIT = 2000  # parameters: up to this size, eigenvalues() forms J and solves densely
 WHICH = {"real": "LR", "modulus": "LM"}  # eigenvalues(which=...) -> ARPACK's name
+PLAYERS = (None, "discriminator", "generator")  # GameJacobian(player=...): J or a diagonal block
 
 
 class GameJacobian:
@@ -51,6 +52,8 @@ class GameJacobian:
     real: one batch of real samples ``(batch, *sample_shape)``.
     latent: the generator's latents for the batch (``model.sample_latent(batch, seed)``).
     interpolation_seed: the stateless seed of the penalty's interpolates, shape (2,) int64.
+    player: None for the whole game; ``"discriminator"`` or ``"generator"`` for that player's
+      diagonal block of ``J`` (its own field against its own parameters, the other's held).
 
   Attributes:
     variables: the trainable variables, discriminator's then generator's (the discriminator's
@@ -58,15 +61,20 @@ class GameJacobian:
     size: the number of parameters, the order of ``J``.
   """
 
-  def __init__(self, model, real, latent, interpolation_seed=(0, 0)):
+  def __init__(self, model, real, latent, interpolation_seed=(0, 0), player: str | None = None):
+    if player not in PLAYERS:
+      raise ValueError(f"player={player!r}: expected one of {PLAYERS}")
     self.model = model
     self.real = tf.convert_to_tensor(real)
     self.latent = tf.convert_to_tensor(latent)
     self.seed = tf.constant(interpolation_seed, tf.int64)
-    self.trains_discriminator = model.game_loss.trains_discriminator
+    self.trains_discriminator = (model.game_loss.trains_discriminator
+                                 and player != "generator")
+    self.trains_generator = player != "discriminator"
     discriminator = (list(model.discriminator.trainable_variables)
                      if self.trains_discriminator else [])
-    self.variables = discriminator + list(model.generator.trainable_variables)
+    generator = list(model.generator.trainable_variables) if self.trains_generator else []
+    self.variables = discriminator + generator
     self.shapes = [tuple(v.shape) for v in self.variables]
     self.sizes = [int(np.prod(s)) for s in self.shapes]
     self.size = sum(self.sizes)
@@ -87,10 +95,11 @@ class GameJacobian:
       return self._field_in_context()
 
   def _field_in_context(self):
-    gradients = []
+    gradients, g_gradients = [], []
     if self.trains_discriminator:
       gradients, _ = self.model.discriminator_gradients(self.real, self.latent, self.seed)
-    g_gradients, _ = self.model.generator_gradients(self.real, self.latent)
+    if self.trains_generator:
+      g_gradients, _ = self.model.generator_gradients(self.real, self.latent)
     return [-g for g in list(gradients) + list(g_gradients)]
 
   def _flatten(self, tensors):
@@ -204,8 +213,7 @@ def eigenvalues(jacobian: GameJacobian, k: int = 6, which: str = "real",
     raise ValueError(f"which={which!r}: expected one of {sorted(WHICH)}")
   if k < 1:
     raise ValueError(f"k={k}: expected k >= 1")
-  if method == "auto":
-    method = "dense" if jacobian.size <= DENSE_LIMIT else "arnoldi"
+  method = resolve_method(jacobian.size, method)
   if method == "dense":
     values, vectors = np.linalg.eig(jacobian.dense() if dense_matrix is None else dense_matrix)
   elif method == "arnoldi":
@@ -253,17 +261,23 @@ def game_spectrum(model, real, k: int = 6, seed: int = 0, method: str = "auto",
   """
   if latent is None:
     latent = game_latent(model, int(real.shape[0]), seed)
-  return both_orders(GameJacobian(model, real, latent, interpolation_seed=(seed, -3)), k,
-                     method, seed)
+  return spectra(GameJacobian(model, real, latent, interpolation_seed=(seed, -3)), k, method,
+                 seed)
 
 
-def both_orders(jacobian: GameJacobian, k: int = 6, method: str = "auto",
-                seed: int = 0) -> dict[str, Spectrum]:
-  """``{"real": ..., "modulus": ...}``: ``eigenvalues`` of both orders (``k`` capped at what the
-  method can give), ``J`` formed once when the method is dense."""
+def resolve_method(size: int, method: str) -> str:
+  """``method``, with ``"auto"`` resolved: dense up to ``DENSE_LIMIT`` parameters."""
   if method == "auto":
-    method = "dense" if jacobian.size <= DENSE_LIMIT else "arnoldi"
+    return "dense" if size <= DENSE_LIMIT else "arnoldi"
+  return method
+
+
+def spectra(jacobian: GameJacobian, k: int = 6, method: str = "auto", seed: int = 0,
+            orders=tuple(WHICH)) -> dict[str, Spectrum]:
+  """``{order: eigenvalues(...)}`` for each of ``orders`` (``"real"``, ``"modulus"``), ``k``
+  capped at what the method can give, ``J`` formed once when the method is dense."""
+  method = resolve_method(jacobian.size, method)
   k = min(k, jacobian.size if method == "dense" else jacobian.size - 2)
   matrix = jacobian.dense() if method == "dense" else None
   return {which: eigenvalues(jacobian, k, which, method, seed=seed, dense_matrix=matrix)
-          for which in WHICH}
+          for which in orders}

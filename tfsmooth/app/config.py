@@ -20,6 +20,9 @@ from tfsmooth import losses  # TF-free until a loss is computed
 
 MODES = ("constants", "train", "eval", "train_classifier", "nk_toy", "sweep", "spectrum")
 SPECTRUM_METHODS = ("auto", "dense", "arnoldi")  # tfsmooth.spectrum.eigenvalues(method=...)
+# --toy: the two-parameter games of --mode=nk_toy (tfsmooth.app.nk_toy.GAMES) and the penalties
+# each takes (the N&K toy none; the Dirac-GAN the zero-centred ones and WGAN-GP's).
+TOY_PENALTIES = {"nk": ("none",), "dirac": ("none", "gp", "r1", "r2", "r1r2")}
 SN_NORMS = ("exact", "kernel")
 # The activations tfsmooth.layers registers at import (tests check the two lists agree).
 BUILTIN_ACTIVATIONS = ("elu", "leaky_relu", "linear", "relu", "sigmoid", "softplus", "tanh")
@@ -36,7 +39,7 @@ OPTIMIZERS = ("adam", "sgd")
 FEATURES = ("classifier", "inception")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # built by tfsmooth.distribute
 # Multi-run experiments: each a module tfsmooth/experiments/NAME.py with experiment(SweepConfig).
-EXPERIMENTS = ("chu_fig1", "nk_mog", "nk_fig3", "nk_stacked", "nk_spectrum")
+EXPERIMENTS = ("chu_fig1", "nk_mog", "nk_fig3", "nk_stacked", "nk_spectrum", "dirac_fig1")
 # --nk_schedule; their flag overrides: tfsmooth.experiments.nk_mog.SCHEDULES and
 # tfsmooth.experiments.nk_stacked.SCHEDULES
 NK_SCHEDULES = ("short", "paper", "smoke")
@@ -293,6 +296,16 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ToyConfig:
+  """``--mode=nk_toy``: one two-parameter game (``tfsmooth.app.nk_toy``)."""
+
+  game: str = setting("nk",
+      "nk_toy: nk (Nagarajan-Kolter's toy system, their Figure 3; --loss, --eta) or dirac "
+      "(Mescheder et al.'s Dirac-GAN, their Figure 1; --loss, --eta, --penalty none/gp/r1/r2/"
+      "r1r2 with --gp_weight/--r_gamma).", flag="toy", choices=tuple(TOY_PENALTIES))
+
+
+@dataclasses.dataclass(frozen=True)
 class SpectrumConfig:
   """``--mode=spectrum``: the eigenvalues of the game's Jacobian at a checkpoint of a run
   (``tfsmooth.app.spectrum``; Nagarajan and Kolter Section 3)."""
@@ -315,6 +328,10 @@ class SpectrumConfig:
   seed: int = setting(0,
       "spectrum: seed of the fixed batch, its latents and the penalty's interpolates.",
       flag="spectrum_seed")
+  blocks: bool = setting(False,
+      "spectrum: also the eigenvalues of largest real part of each player's diagonal block of "
+      "the Jacobian (its own field against its own parameters): which player an unstable "
+      "direction belongs to.", flag="spectrum_blocks")
 
 
 def flag_name(field: dataclasses.Field) -> str:
@@ -348,7 +365,8 @@ class SweepConfig:
       "streamlines and eigenvalues for the GAN and WGAN losses x --nk_etas; nk_stacked: stacked "
       "MNIST in Metz et al.'s setting, --stacked_sizes x --stacked_methods x --sweep_seeds; "
       "nk_spectrum: the game Jacobian's eigenvalues at every checkpoint of the nk_mog runs of eta "
-      "= 0 and 0.5 (--nk_schedule, --sweep_seeds, --spectrum_k).",
+      "= 0 and 0.5 (--nk_schedule, --sweep_seeds, --spectrum_k); dirac_fig1: Mescheder et al.'s "
+      "Dirac-GAN (their Figure 1), GAN, WGAN, WGAN-GP and GAN + R1 at eta 0 and 0.5.",
       choices=EXPERIMENTS)
   sweep_dir: str = setting("", "sweep: the sweep directory (members' run directories, "
                            "results.json/.csv, the experiment's figures, TensorBoard HParams).")
@@ -398,7 +416,7 @@ class SweepConfig:
 
 
 # The configs built from flags.
-CONFIGS = (ConstantsConfig, TrainConfig, SweepConfig, SpectrumConfig)
+CONFIGS = (ConstantsConfig, TrainConfig, SweepConfig, SpectrumConfig, ToyConfig)
 
 
 def flag_fields() -> dict[str, dataclasses.Field]:

@@ -192,6 +192,15 @@ def _check_toy_loss(values):
   return values["mode"] != "nk_toy" or values["loss"] in ("minimax", "wgan")
 
 
+@flags.multi_flags_validator(
+    ["mode", "toy", "penalty"],
+    message="--mode=nk_toy --toy=dirac takes --penalty="
+    f"{'/'.join(config.TOY_PENALTIES['dirac'])} (the N&K toy takes none and ignores --penalty)")
+def _check_toy_penalty(values):
+  return (values["mode"] != "nk_toy" or values["toy"] != "dirac"
+          or values["penalty"] in config.TOY_PENALTIES["dirac"])
+
+
 def _trains_discriminator(loss: str) -> bool:
   return loss not in losses.LOSSES or losses.LOSSES[loss].trains_discriminator
 
@@ -278,6 +287,11 @@ def train_config() -> config.TrainConfig:
 def sweep_config() -> config.SweepConfig:
   """The parsed flags as the frozen config ``tfsmooth.experiments.chu_fig1.run`` takes."""
   return config.from_flags(config.SweepConfig, _values())
+
+
+def toy_config() -> config.ToyConfig:
+  """The --toy flag as the frozen config ``tfsmooth.app.nk_toy.run`` takes."""
+  return config.from_flags(config.ToyConfig, _values())
 
 
 def spectrum_config() -> config.SpectrumConfig:

@@ -10,6 +10,8 @@ from absl import app
 from absl import logging
 
 from tfsmooth import compat
+from tfsmooth import losses
+from tfsmooth.app import config as tfs_config
 from tfsmooth.app import console
 from tfsmooth.app import flags as tfs_flags
 from tfsmooth.app.rundir import RunDirectory
@@ -63,7 +65,14 @@ def run_train_classifier():
 def run_nk_toy():
   from tfsmooth.app import nk_toy
   flags = tfs_flags.FLAGS
-  nk_toy.run(flags.run_dir, flags.loss, flags.eta)
+  game = tfs_flags.toy_config().game
+  if game == "dirac":  # the penalty, with its hyperparameters from the flags
+    penalty = losses.get_penalty(flags.penalty,
+                                 **tfs_config.settings(tfs_flags.train_config().gan))
+    nk_toy.run(flags.run_dir, flags.loss, flags.eta, game=game, penalty=flags.penalty,
+               **losses.hyperparameters(penalty))
+  else:
+    nk_toy.run(flags.run_dir, flags.loss, flags.eta)
   print(f"wrote {flags.run_dir}")
 
 

@@ -1,5 +1,6 @@
-"""Nagarajan and Kolter's toy system (their Section 6 and Figure 3), run through tfsmooth's own
-gradient code.
+"""Two-parameter GAN games run through tfsmooth's own gradient code: Nagarajan and Kolter's toy
+system (their Section 6 and Figure 3; ``game="nk"``) and Mescheder, Geiger and Nowozin's Dirac-GAN
+(2018, Section 2 and Figure 1; ``game="dirac"``).
 
 Data ``x ~ U(-1, 1)``, generator ``G_a(z) = a z`` with ``z ~ U(-1, 1)``, discriminator
 ``D_w(x) = w x^2``; the equilibrium is ``(w, a) = (0, 1)``. The update field is what
@@ -11,11 +12,20 @@ models; the Jacobian at the equilibrium is autodiff through them. Expectations a
 ``n``-point midpoint grid of ``(-1, 1)``, whose moments differ from the exact ones by
 ``O(1/n^2)`` (``E x^2 = 1/3 - 1/(3 n^2)``).
 
-``run(run_dir, loss, eta)`` (``--mode=nk_toy``) writes one (loss, eta): its streamline panel,
-the panel's arrays and the Jacobian and its eigenvalues. The figure of every loss and eta is the
-``nk_fig3`` experiment (``--mode=sweep --experiment=nk_fig3``).
+The Dirac-GAN: data ``x = 0``, generator ``G_theta(z) = theta`` (``z = 1``), discriminator
+``D_psi(x) = psi x``; the equilibrium is ``(psi, theta) = (0, 0)``, and a penalty (``r1``,
+``r2``, ``gp``) acts on the discriminator. Its Jacobian there is derived in docs/theory.md
+(section 3): ``[[-gamma, -c], [c, -2 eta c^2]]`` with ``c = f'(0)`` (1/2 GAN, 1 WGAN) and
+``gamma`` R1's weight.
+
+``run(run_dir, loss, eta)`` (``--mode=nk_toy [--toy=dirac]``) writes one (loss, eta): its
+streamline panel, the panel's arrays and the Jacobian and its eigenvalues. The figure of every
+loss and eta is the ``nk_fig3`` experiment (``--mode=sweep --experiment=nk_fig3``), of the
+Dirac-GAN's methods the ``dirac_fig1`` experiment.
 """
 
+from collections.abc import Callable
+import dataclasses
 import os
 
 import keras
@@ -24,13 +34,15 @@ import tensorflow as tf
 
 from tfsmooth import compat
 from tfsmooth import gan
+from tfsmooth import losses
 from tfsmooth import provenance
 from tfsmooth.app import summaries
+from tfsmooth.app.config import TOY_PENALTIES
 from tfsmooth.app.rundir import COMPLETED
 from tfsmooth.app.rundir import RunDirectory
 
 LOSSES = {"minimax": "GAN", "wgan": "WGAN"}  # loss name -> the paper's name
-EQUILIBRIUM = (0.0, 1.0)  # (w, a)
+EQUILIBRIUM = (0.0, 1.0)  # (w, a) of the N&K toy
 W_RANGE = (-2.0, 2.0)
 A_RANGE = (-0.5, 2.5)
 
@@ -49,27 +61,82 @@ def toy_models(w: float, a: float, dtype: str = "float64"):
   return generator, discriminator
 
 
+def dirac_models(psi: float, theta: float, dtype: str = "float64"):
+  """``(G_theta, D_psi)`` of the Dirac-GAN: ``G_theta(z) = theta z`` (fed ``z = 1``) and
+  ``D_psi(x) = psi x``."""
+  generator, _ = toy_models(0.0, theta, dtype)
+  discriminator = keras.Sequential([
+      keras.Input((1,), dtype=dtype),
+      keras.layers.Dense(1, use_bias=False, dtype=dtype,
+                         kernel_initializer=keras.initializers.Constant(psi))])
+  return generator, discriminator
+
+
 def midpoint_grid(num_points: int) -> np.ndarray:
   """``num_points`` equally weighted points whose mean integrates against ``U(-1, 1)``."""
   return (2 * np.arange(num_points) + 1) / num_points - 1
 
 
-class ToySystem:
-  """The (w, a) update field of one loss and eta, and its Jacobian."""
+@dataclasses.dataclass(frozen=True)
+class Game:
+  """A two-parameter game: the discriminator's parameter ``w`` and the generator's ``a``."""
 
-  def __init__(self, loss: str, eta: float, num_points: int = 2000):
-    generator, discriminator = toy_models(*EQUILIBRIUM)
+  paper: str
+  labels: tuple[str, str]  # axis labels of (w, a)
+  equilibrium: tuple[float, float]
+  w_range: tuple[float, float]
+  a_range: tuple[float, float]
+  trajectory_starts: tuple[tuple[float, float], ...]
+  models: Callable  # (w, a) -> (generator, discriminator)
+  penalties: tuple[str, ...]  # the penalties it takes
+
+
+GAMES = {
+    "nk": Game("Nagarajan-Kolter toy", ("w (discriminator)", "a (generator)"), EQUILIBRIUM,
+               W_RANGE, A_RANGE, ((0.6, 1.5), (-1.0, 0.5), (1.2, 0.2)), toy_models,
+               TOY_PENALTIES["nk"]),
+    "dirac": Game("Dirac-GAN", ("psi (discriminator)", "theta (generator)"), (0.0, 0.0),
+                  (-2.0, 2.0), (-2.0, 2.0), ((1.0, 1.0), (-1.5, 0.5)), dirac_models,
+                  TOY_PENALTIES["dirac"]),
+}
+
+
+class ToySystem:
+  """The (w, a) update field of one game, loss, penalty and eta, and its Jacobian.
+
+  Args:
+    loss: ``"minimax"`` or ``"wgan"``.
+    eta: the Nagarajan-Kolter regulariser's weight.
+    num_points: the midpoint grid's size (the N&K toy's expectations).
+    game: ``"nk"`` or ``"dirac"`` (``GAMES``).
+    penalty: a penalty the game takes (``Game.penalties``), with ``penalty_settings`` (e.g.
+      ``r_gamma``, ``gp_weight``).
+  """
+
+  def __init__(self, loss: str, eta: float, num_points: int = 2000, game: str = "nk",
+               penalty: str = losses.NO_PENALTY, **penalty_settings):
+    self.game = GAMES[game]
+    if penalty not in self.game.penalties:
+      raise ValueError(f"the {self.game.paper} takes the penalties "
+                       f"{', '.join(self.game.penalties)}, not '{penalty}'")
+    generator, discriminator = self.game.models(*self.game.equilibrium)
     self.model = gan.SmoothGAN(
-        generator, discriminator,
-        loss=loss, penalty="none", eta=eta, update="simultaneous", noise_dim=1)
+        generator, discriminator, loss=loss,
+        penalty=losses.get_penalty(penalty, **penalty_settings), eta=eta,
+        update="simultaneous", noise_dim=1)
     self.w = discriminator.layers[-1].kernel
     self.a = generator.layers[-1].kernel
-    self.points = tf.constant(midpoint_grid(num_points)[:, None], tf.float64)  # x and z alike
+    if game == "nk":
+      self.real = self.latent = tf.constant(midpoint_grid(num_points)[:, None], tf.float64)
+    else:  # data x = 0, the generator fed z = 1
+      self.real = tf.zeros((1, 1), tf.float64)
+      self.latent = tf.ones((1, 1), tf.float64)
 
   def _field_here(self):
-    unused_seed = tf.constant([0, 0], tf.int64)  # no penalty: no interpolates are drawn
-    d_gradients, _ = self.model.discriminator_gradients(self.points, self.points, unused_seed)
-    g_gradients, _ = self.model.generator_gradients(self.points, self.points)
+    # The penalties' interpolates (gp) are drawn with a fixed seed: the field is one function.
+    seed = tf.constant([0, 0], tf.int64)
+    d_gradients, _ = self.model.discriminator_gradients(self.real, self.latent, seed)
+    g_gradients, _ = self.model.generator_gradients(self.real, self.latent)
     # Both gradients are of what each player minimises: the flow is minus them.
     return tf.stack([-d_gradients[0][0, 0], -g_gradients[0][0, 0]])
 
@@ -84,9 +151,11 @@ class ToySystem:
     return self._field_here()
 
   @tf.function
-  def jacobian(self, w=EQUILIBRIUM[0], a=EQUILIBRIUM[1]):
-    """``d(dw/dt, da/dt) / d(w, a)``, rows the field components, by autodiff."""
-    self._move_to(w, a)
+  def jacobian(self, w=None, a=None):
+    """``d(dw/dt, da/dt) / d(w, a)`` at ``(w, a)`` (the game's equilibrium by default), rows the
+    field components, by autodiff."""
+    equilibrium = self.game.equilibrium
+    self._move_to(equilibrium[0] if w is None else w, equilibrium[1] if a is None else a)
     with tf.GradientTape(persistent=True) as tape:
       flow = self._field_here()
       rows = [flow[0], flow[1]]
@@ -115,37 +184,38 @@ class ToySystem:
     return np.array(path)
 
 
-TRAJECTORY_STARTS = ((0.6, 1.5), (-1.0, 0.5), (1.2, 0.2))
+TRAJECTORY_STARTS = GAMES["nk"].trajectory_starts
 GRID_SIZE = 25  # streamline grid points per axis
 
 
 def compute(system: ToySystem, grid_size: int = GRID_SIZE) -> dict:
   """What a panel of the figure shows, as arrays: the field on a ``grid_size``-square grid of
-  ``W_RANGE x A_RANGE`` (``ws``, ``as``, ``flow``) and the gradient-descent paths from
-  ``TRAJECTORY_STARTS`` (``path0``, ``path1``, ...)."""
-  ws = np.linspace(*W_RANGE, grid_size)
-  as_ = np.linspace(*A_RANGE, grid_size)
+  the game's ranges (``ws``, ``as``, ``flow``) and the gradient-descent paths from its
+  ``trajectory_starts`` (``path0``, ``path1``, ...)."""
+  ws = np.linspace(*system.game.w_range, grid_size)
+  as_ = np.linspace(*system.game.a_range, grid_size)
   panel = {"ws": ws, "as": as_, "flow": system.field_on_grid(ws, as_)}
-  for index, start in enumerate(TRAJECTORY_STARTS):
+  for index, start in enumerate(system.game.trajectory_starts):
     panel[f"path{index}"] = system.trajectory(start)
   return panel
 
 
-def draw_panel(axis, panel: dict, title: str) -> None:
+def draw_panel(axis, panel: dict, title: str, game: str = "nk") -> None:
   """One streamline panel from ``compute``'s arrays (a member's figure and the overview)."""
   flow = panel["flow"]
   speed = np.hypot(flow[..., 0], flow[..., 1])
   axis.streamplot(panel["ws"], panel["as"], flow[..., 0], flow[..., 1], color=speed,
                   cmap="viridis", density=1.0, linewidth=0.7, arrowsize=0.7)
-  for index in range(len(TRAJECTORY_STARTS)):
+  spec = GAMES[game]
+  for index in range(len(spec.trajectory_starts)):
     path = panel[f"path{index}"]
     axis.plot(path[:, 0], path[:, 1], color="tab:red", linewidth=1.0)
     axis.plot(*path[0], "o", color="tab:red", markersize=3)
-  axis.plot(*EQUILIBRIUM, "*", color="black", markersize=9)
-  axis.set_xlim(*W_RANGE)
-  axis.set_ylim(*A_RANGE)
-  axis.set_xlabel("w (discriminator)")
-  axis.set_ylabel("a (generator)")
+  axis.plot(*spec.equilibrium, "*", color="black", markersize=9)
+  axis.set_xlim(*spec.w_range)
+  axis.set_ylim(*spec.a_range)
+  axis.set_xlabel(spec.labels[0])
+  axis.set_ylabel(spec.labels[1])
   axis.set_title(title, fontsize=8)
 
 
@@ -158,8 +228,13 @@ def eigen_summary(jacobian) -> dict:
           "max_real_part": float(np.max(eigenvalues.real))}
 
 
+def _number(value: float) -> str:
+  return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.4e}"
+
+
 def _format_eigenvalue(real, imag):
-  return f"{real:+.4f} {'+' if imag >= 0 else '-'} {abs(imag):.4f}i"
+  return f"{'-' if real < 0 else '+'}{_number(abs(real))} {'+' if imag >= 0 else '-'} " \
+         f"{_number(abs(imag))}i"
 
 
 def format_eigenvalues(eigenvalues) -> str:
@@ -170,32 +245,38 @@ def format_eigenvalues(eigenvalues) -> str:
   return ", ".join(_format_eigenvalue(*e) for e in eigenvalues)
 
 
-def title(loss: str, eta: float, eigenvalues) -> str:
-  return f"{LOSSES[loss]}, eta = {eta}\neigenvalues {format_eigenvalues(eigenvalues)}"
+def title(loss: str, eta: float, eigenvalues, penalty: str = losses.NO_PENALTY) -> str:
+  method = LOSSES[loss] + ("" if penalty == losses.NO_PENALTY else f" + {penalty.upper()}")
+  return f"{method}, eta = {eta}\neigenvalues {format_eigenvalues(eigenvalues)}"
 
 
-def run(run_dir: str, loss: str, eta: float, grid_size: int = GRID_SIZE) -> dict:
-  """One (loss, eta) of Figure 3 into the run directory ``run_dir``: the panel's arrays
-  (``field.npz``), its figure (``streamlines.png``) and a manifest with the Jacobian at the
-  equilibrium and its eigenvalues. The whole figure is the ``nk_fig3`` experiment
-  (tfsmooth.experiments.nk_fig3), one such run per loss and eta. Returns the manifest."""
+def run(run_dir: str, loss: str, eta: float, grid_size: int = GRID_SIZE, game: str = "nk",
+        penalty: str = losses.NO_PENALTY, **penalty_settings) -> dict:
+  """One (loss, eta) of a game (``GAMES``) into the run directory ``run_dir``: the panel's
+  arrays (``field.npz``), its figure (``streamlines.png``) and a manifest with the Jacobian at
+  the equilibrium and its eigenvalues. The whole figures are the ``nk_fig3`` and ``dirac_fig1``
+  experiments, one such run per method and eta. Returns the manifest."""
   run = RunDirectory(run_dir)
   os.makedirs(run.path, exist_ok=True)
-  system = ToySystem(loss, eta)
+  system = ToySystem(loss, eta, game=game, penalty=penalty, **penalty_settings)
+  penalty_settings = losses.hyperparameters(system.model.penalty)  # the ones it has
   summary = eigen_summary(system.jacobian().numpy())
-  compat.progress(f"{LOSSES[loss]} eta={eta}: eigenvalues at (0, 1): "
-                   f"{format_eigenvalues(summary['eigenvalues'])}")
+  equilibrium = system.game.equilibrium
+  compat.progress(f"{system.game.paper}, {title(loss, eta, summary['eigenvalues'], penalty)} at "
+                  f"{equilibrium}")
   panel = compute(system, grid_size)
   np.savez(run.toy_field_path, **panel)
   figure, axis = summaries.pyplot().subplots(figsize=(4, 3.6), dpi=100)
-  draw_panel(axis, panel, title(loss, eta, summary["eigenvalues"]))
+  draw_panel(axis, panel, title(loss, eta, summary["eigenvalues"], penalty), game)
   writer = tf.summary.create_file_writer(run.logs)
   summaries.save_figure(figure, run.toy_figure_path, writer, "streamlines")
-  manifest = {"mode": "nk_toy", "status": COMPLETED, "loss": loss, "paper_loss": LOSSES[loss],
-              "eta": eta, "equilibrium": list(EQUILIBRIUM), **summary,
-              "versions": provenance.versions()}
+  manifest = {"mode": "nk_toy", "status": COMPLETED, "game": game, "loss": loss,
+              "paper_loss": LOSSES[loss], "penalty": penalty,
+              "penalty_settings": penalty_settings, "eta": eta,
+              "equilibrium": list(equilibrium), **summary, "versions": provenance.versions()}
   summaries.write_text(writer, "run", summaries.markdown_table(
-      {"loss": loss, "eta": eta, "equilibrium": EQUILIBRIUM,
+      {"game": system.game.paper, "loss": loss, "penalty": penalty, **penalty_settings,
+       "eta": eta, "equilibrium": equilibrium,
        "eigenvalues": format_eigenvalues(summary["eigenvalues"])}))
   run.write_manifest(manifest)
   return manifest

@@ -55,9 +55,11 @@ def _checkpoint(run: RunDirectory, step: int) -> tuple[str, int]:
 
 
 def _toy_game(manifest: dict):
-  """The toy's model at the equilibrium and its batch (the midpoint grid, as x and as z)."""
-  system = nk_toy.ToySystem(manifest["loss"], manifest["eta"])
-  return system.model, system.points, system.points, 0
+  """The toy's model at its equilibrium and its batch (tfsmooth.app.nk_toy)."""
+  system = nk_toy.ToySystem(manifest["loss"], manifest["eta"], game=manifest.get("game", "nk"),
+                            penalty=manifest.get("penalty", "none"),
+                            **manifest.get("penalty_settings", {}))
+  return system.model, system.real, system.latent, 0
 
 
 def _training_game(run: RunDirectory, manifest: dict, config: SpectrumConfig):
@@ -83,6 +85,17 @@ def _training_game(run: RunDirectory, manifest: dict, config: SpectrumConfig):
     batch_size = config.batch_size or train_config.batch_size
   real = tf.constant(provider.sample(batch_size, seed=config.seed))
   return model, real, spectrum.game_latent(model, batch_size, config.seed), step
+
+
+def _blocks(model, real, latent, config: SpectrumConfig) -> dict:
+  """Each player's diagonal block: its ``k`` eigenvalues of largest real part."""
+  blocks = {}
+  for player in ("discriminator", "generator"):
+    block = spectrum.GameJacobian(model, real, latent, (config.seed, -3), player=player)
+    if block.size:
+      largest = spectrum.spectra(block, config.k, config.method, config.seed, ("real",))["real"]
+      blocks[player] = {**largest.to_json(), "max_real_part": largest.max_real}
+  return blocks
 
 
 def _format(values) -> str:
@@ -123,22 +136,30 @@ def run(config: SpectrumConfig) -> dict:
   else:
     model, real, latent, step = _training_game(run_dir, manifest, config)
   jacobian = spectrum.GameJacobian(model, real, latent, interpolation_seed=(config.seed, -3))
-  method = config.method
-  if method == "auto":
-    method = "dense" if jacobian.size <= spectrum.DENSE_LIMIT else "arnoldi"
+  method = spectrum.resolve_method(jacobian.size, config.method)
   if method == "arnoldi" and config.k >= jacobian.size - 1:
     raise UserError(f"--spectrum_k={config.k}: Arnoldi needs fewer than {jacobian.size - 1} "
                     "eigenvalues (the parameters - 1); use --spectrum_method=dense")
   compat.progress(f"spectrum of {run_dir.path} at step {step}: {jacobian.size:,} parameters, "
                   f"{method}, k = {config.k}")
-  spectra = spectrum.both_orders(jacobian, config.k, method, config.seed)
-  seconds = time.time() - started
+  spectra = spectrum.spectra(jacobian, config.k, method, config.seed)
   largest_real, largest_modulus = spectra["real"], spectra["modulus"]
+  field = jacobian.field()
+  split = sum(jacobian.sizes[:len(model.discriminator.trainable_variables)]
+              if jacobian.trains_discriminator else [])
   result = {"step": step, **largest_real.to_json(), "max_real_part": largest_real.max_real,
-            "largest_modulus": largest_modulus.to_json(), "batch_size": int(real.shape[0]),
-            "seed": config.seed, "products": jacobian.products, "seconds": seconds,
-            "point": "equilibrium (w, a) = (0, 1)" if toy else f"checkpoint of step {step}",
-            "versions": provenance.versions()}
+            "largest_modulus": largest_modulus.to_json(),
+            # How far from an equilibrium (where the field is 0): each player's |F|.
+            "field_norm": {"discriminator": float(np.linalg.norm(field[:split])),
+                           "generator": float(np.linalg.norm(field[split:]))}}
+  if config.blocks:
+    result["blocks"] = _blocks(model, real, latent, config)
+  seconds = time.time() - started
+  result.update({"batch_size": int(real.shape[0]), "seed": config.seed,
+                 "products": jacobian.products, "seconds": seconds,
+                 "point": (f"equilibrium {tuple(manifest['equilibrium'])}" if toy
+                           else f"checkpoint of step {step}"),
+                 "versions": provenance.versions()})
   del result["which"]
   rundir.write_json(os.path.join(run_dir.path, "spectrum.json"), result, sort_keys=False)
   writer = tf.summary.create_file_writer(os.path.join(run_dir.path, "spectrum"))

@@ -11,10 +11,15 @@ largest real part and of largest modulus of the Jacobian of the update field on 
 batch (``tfsmooth.app.spectrum_mode``: Arnoldi on Jacobian-vector products, with residuals);
 computed once, kept in ``spectra.json``, so a rerun only adds what is missing.
 
+Each spectrum also has the largest real parts of each player's diagonal block of the Jacobian
+(``--spectrum_blocks``: whose directions are unstable; N&K's regulariser acts on the
+generator's block) and each player's field norm (how far the run is from an equilibrium, where
+their Theorem 3.2 speaks).
+
 Writes, besides the sweep's tables, ``spectra.json`` (every spectrum), ``spectra.csv`` (a row per
-member and step: largest real part, largest modulus, residuals, cost), ``spectra.md`` (per
-method and step: the largest real part over seeds) and ``spectra.png`` (the largest real part
-along training, a line per run; the final eigenvalues in the complex plane).
+member and step: largest real parts of J and of its blocks, largest modulus, field norms,
+residuals, cost), ``spectra.md`` (per method and step, each seed) and ``spectra.png`` (the largest
+real part along training, a line per run; the final eigenvalues in the complex plane).
 """
 
 import csv
@@ -64,7 +69,8 @@ def compute_spectra(sweep_dir: str, rows: list[dict], runs: dict,
     for step in sorted(spectrum_mode.checkpoint_steps(run)):  # the final step last
       if str(step) in done:
         continue
-      result = spectrum_mode.run(dataclasses.replace(spectrum, run_dir=run.path, step=step))
+      result = spectrum_mode.run(dataclasses.replace(spectrum, run_dir=run.path, step=step,
+                                                     blocks=True))
       result.pop("versions")
       done[str(step)] = result
       print(f"{row['member']} {spectrum_mode.summary_line(result)}", flush=True)
@@ -84,6 +90,11 @@ def table(spectra: dict) -> list[dict]:
           "max_real_part": result["max_real_part"],
           "max_modulus": max(np.hypot(*v) for v in modulus["eigenvalues"]),
           "max_residual": max(result["residuals"] + modulus["residuals"]),
+          # Which player the unstable directions belong to, and how far from an equilibrium.
+          "discriminator_block_max_real": result["blocks"]["discriminator"]["max_real_part"],
+          "generator_block_max_real": result["blocks"]["generator"]["max_real_part"],
+          "field_norm_discriminator": result["field_norm"]["discriminator"],
+          "field_norm_generator": result["field_norm"]["generator"],
           "parameters": result["parameters"], "products": result["products"],
           "seconds": result["seconds"]})
   return rows
@@ -91,15 +102,20 @@ def table(spectra: dict) -> list[dict]:
 
 def markdown(rows: list[dict]) -> str:
   """Per method and step: the largest real part of each seed, and the cost."""
-  lines = ["| method | step | largest real part (per seed) | largest modulus (per seed) | "
-           "J v products, seconds (mean) |", "|---|---|---|---|---|"]
+  lines = ["| method | step | largest real part (per seed) | of D's block | of G's block | "
+           "largest modulus | field norm D, G (mean) | J v products, seconds (mean) |",
+           "|---|---|---|---|---|---|---|---|"]
   keys = dict.fromkeys((r["method"], r["step"]) for r in rows)
   for method, step in keys:
     group = [r for r in rows if (r["method"], r["step"]) == (method, step)]
-    real_parts = ", ".join(f"{r['max_real_part']:+.4f}" for r in group)
-    moduli = ", ".join(f"{r['max_modulus']:.3f}" for r in group)
+    def each(column, spec):
+      return ", ".join(format(r[column], spec) for r in group)  # noqa: B023 (used at once)
+    field = (f"{np.mean([r['field_norm_discriminator'] for r in group]):.3g}, "
+             f"{np.mean([r['field_norm_generator'] for r in group]):.3g}")
     lines.append(
-        f"| {nk_mog.METHOD_NAMES.get(method, method)} | {step} | {real_parts} | {moduli} | "
+        f"| {nk_mog.METHOD_NAMES.get(method, method)} | {step} | "
+        f"{each('max_real_part', '+.4f')} | {each('discriminator_block_max_real', '+.4f')} | "
+        f"{each('generator_block_max_real', '+.4f')} | {each('max_modulus', '.3f')} | {field} | "
         f"{np.mean([r['products'] for r in group]):.0f}, "
         f"{np.mean([r['seconds'] for r in group]):.0f} s |")
   return "\n".join(lines) + "\n"
