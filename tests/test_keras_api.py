@@ -282,3 +282,30 @@ def test_the_baselines_train_from_the_flags(tmp_path, cli, loss, penalty):
   assert manifest["settings"]["r_gamma"] == 0.5 and manifest["settings"]["loss"] == loss
   assert manifest["final_metrics"]["penalty"] > 0
   assert ("penalty_r1" in manifest["final_metrics"]) == (penalty == "r1r2")
+
+
+def test_the_generator_average_is_sampled_and_training_never_sees_it():
+  """An optimiser with use_ema keeps the average (Keras: the first step's weights, then
+  ``m * average + (1 - m) * weights`` after each step); SmoothGAN samples with it and gives the
+  weights back bit for bit."""
+  model = _image_gan(n_disc=1, loss="wgan", penalty="none")
+  model.compile(d_optimizer=keras.optimizers.Adam(1e-3),
+                g_optimizer=keras.optimizers.Adam(1e-2, use_ema=True, ema_momentum=0.5))
+  after_each_step = []
+  record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: (
+      after_each_step.append([v.numpy().copy() for v in model.generator.trainable_variables])))
+  model.fit(_images(48), batch_size=16, epochs=1, verbose=0, callbacks=[record])
+  assert len(after_each_step) == 3
+  expected = after_each_step[0]
+  for weights in after_each_step[1:]:
+    expected = [0.5 * a + 0.5 * w for a, w in zip(expected, weights)]
+  trained = [v.numpy().copy() for v in model.generator.trainable_variables]
+  with model.generator_ema() as generator:
+    for average, value in zip(expected, generator.trainable_variables):
+      np.testing.assert_allclose(value.numpy(), average, rtol=1e-6, atol=1e-7)
+    latent = model.sample_latent(4, tf.constant([9, -1], tf.int64))
+    averaged = generator(latent, training=False).numpy()
+  for before, variable in zip(trained, model.generator.trainable_variables):
+    np.testing.assert_array_equal(variable.numpy(), before)
+  np.testing.assert_array_equal(model.sample(4, 9).numpy(), averaged)
+  assert not np.allclose(model.generator(latent, training=False).numpy(), averaged, atol=1e-4)

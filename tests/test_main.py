@@ -81,8 +81,9 @@ def test_helpfull_lists_the_flags(cli):
     ("--input_shape=32,32", "--input_shape must be H,W,C for --discriminator=conv7"),
     ("--generator_a=1", "--generator_a and --generator_b must be given together"),
     ("--output_json=/no/such/dir/x.json", "--output_json=/no/such/dir/x.json: its directory"),
-    ("--loss=hinge", "--loss=hinge: must be one of indicator, minimax, non_saturating, wgan, mmd"),
-    ("--penalty=r1", "--penalty=r1: must be one of rkhs, gp, none"),
+    ("--loss=bce", "--loss=bce: must be one of indicator, minimax, non_saturating, wgan, hinge, "
+     "least_squares, mmd"),
+    ("--penalty=r3", "--penalty=r3: must be one of rkhs, gp, r1, r2, r1r2, none"),
     ("--n_disc=0", "--n_disc=0: 0 is not a positive integer"),
     ("--eta=-0.5", "--eta=-0.5: must be >= 0"),
     ("--mode=train", "--mode=train, eval, nk_toy and spectrum need --run_dir"),

@@ -82,7 +82,7 @@ CASES = [
     ("seed too large", "--seed=4294967296", "--seed=4294967296: must be in [0, 2^32)"),
     ("float not a number", "--alpha=big", "--alpha=big: could not convert string to float"),
     ("unknown flag", "--alpah=1", "Unknown command line flag 'alpah'"),
-    ("unknown loss", "--loss=hinge", "--loss=hinge: must be one of"),
+    ("unknown loss", "--loss=bce", "--loss=bce: must be one of"),
     ("unknown dataset", "--mode=train --run_dir={new} --dataset=nope", "nope"),
     ("dataset not installed", "--mode=train --run_dir={new} --dataset=cifar10 "
      "--data_dir={tmp}/no_data", "cifar10"),

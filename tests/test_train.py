@@ -293,3 +293,30 @@ def test_mog_eta_covers_more_modes_than_the_plain_gan_in_a_short_run(tmp_path):
   # 8 modes at seed 0 on a Zen 4, 5 on a Zen 3); the plain GAN's collapse and the order do not.
   assert coverage[0.0]["modes_covered"] <= 1, coverage  # the plain GAN collapses
   assert coverage[0.5]["modes_covered"] >= 4, coverage  # eta covers at least half the modes
+
+
+def test_g_ema_trains_the_same_weights_and_delivers_the_average(tmp_path):
+  """--g_ema: the run's weights are those of a run without it (sample grids and evaluations
+  swap the average in and out bit for bit); the checkpoint keeps the average and the exported
+  generator is it."""
+  from tfsmooth.app import build  # pylint: disable=g-import-not-at-top
+  from tfsmooth.app import export  # pylint: disable=g-import-not-at-top
+  plain_dir, ema_dir = tmp_path / "plain", tmp_path / "ema"
+  train.train(_mog_config(plain_dir, eval_at_end=True), verbose=0)
+  config = _mog_config(ema_dir, g_ema=0.9, eval_at_end=True)
+  manifest = train.train(config, verbose=0)
+  plain, ema = _final_weights(plain_dir), _final_weights(ema_dir)
+  for name, value in plain.items():
+    if not name.startswith("g_optimizer"):  # its variables are numbered, the averages among them
+      np.testing.assert_array_equal(ema[name], value, err_msg=name)
+  assert len(ema) - len(plain) == 6  # an average of each of the generator's kernels and biases
+  model, _, _ = build.build_gan(config, (2,))
+  checkpoint = tf.train.Checkpoint(generator=model.generator, discriminator=model.discriminator,
+                                   d_optimizer=model.d_optimizer, g_optimizer=model.g_optimizer,
+                                   step=model.step)
+  checkpoint.restore(tf.train.latest_checkpoint(ema_dir / "checkpoints")).assert_consumed()
+  exported = export.load_generator(str(ema_dir / "export" / "generator"))
+  np.testing.assert_allclose(exported(64, 3), model.sample(64, 3).numpy(), rtol=1e-6)
+  assert not np.allclose(exported(64, 3), model.generator(model.sample_latent(
+      64, tf.constant([3, -1], tf.int64))).numpy(), atol=1e-4)
+  assert "modes_covered_mean" in manifest["metrics"]

@@ -31,6 +31,8 @@ array of samples ``(batch, *sample_shape)``; ``fit`` groups ``n_disc`` consecuti
 one step.
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -639,5 +641,31 @@ class SmoothGAN(keras.Model):
     return self.guard.first_nonfinite()
 
   def sample(self, num: int, seed: int):
-    """``num`` generator samples from latents drawn with ``seed`` (inference mode)."""
-    return generate(self.generator, self.sample_latent, num, seed)
+    """``num`` generator samples from latents drawn with ``seed`` (inference mode; with the
+    average of the generator's weights when its optimiser keeps one: ``generator_ema``)."""
+    with self.generator_ema():
+      return generate(self.generator, self.sample_latent, num, seed)
+
+  @contextlib.contextmanager
+  def generator_ema(self):
+    """Within it, the generator holds the exponential moving average of its weights that its
+    optimiser keeps (``keras.optimizers.Adam(use_ema=True, ema_momentum=0.999)``, the generator
+    average of StyleGAN and R3GAN), and afterwards exactly its own weights again; without such an
+    optimiser, its own weights throughout. Sampling, evaluation and export use it; training
+    never sees the average."""
+    optimizer = getattr(self, "g_optimizer", None)
+    if optimizer is None or not optimizer.use_ema:
+      yield self.generator
+      return
+    variables = self.generator.trainable_variables  # the order compile() built the optimiser in
+    # Keras keeps the averages here (its SwapEMAWeights callback reads the same list); copied in
+    # and back by assignment, so the weights return bit for bit.
+    averages = optimizer._model_variables_moving_average  # pylint: disable=protected-access
+    saved = [tf.identity(v) for v in variables]
+    for variable, average in zip(variables, averages):
+      variable.assign(average)
+    try:
+      yield self.generator
+    finally:
+      for variable, value in zip(variables, saved):
+        variable.assign(value)

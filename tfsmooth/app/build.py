@@ -104,10 +104,14 @@ def check_replica_split(config: TrainConfig, replicas: int) -> None:
                       f"{replicas} replicas of --strategy={config.strategy}")
 
 
-def optimizer(name, learning_rate, beta_1, beta_2):
+def optimizer(name, learning_rate, beta_1, beta_2, ema: float = 0.0):
+  """``--{d,g}_optimizer``; ``ema > 0``: it also keeps the average of the weights with that
+  momentum (Keras's ``use_ema``; ``SmoothGAN.generator_ema``)."""
+  options = {"use_ema": True, "ema_momentum": ema} if ema else {}
   if name == "sgd":
-    return keras.optimizers.SGD(learning_rate=learning_rate)
-  return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2)
+    return keras.optimizers.SGD(learning_rate=learning_rate, **options)
+  return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                               **options)
 
 
 def generator_learning_rate(config: TrainConfig, discriminator) -> tuple[float, dict]:
@@ -160,5 +164,6 @@ def build_gan(config: TrainConfig, sample_shape, strategy=None):
                        config.seed)
     model.compile(
         d_optimizer=optimizer(config.d_optimizer, config.d_lr, config.d_beta1, config.d_beta2),
-        g_optimizer=optimizer(config.g_optimizer, g_lr, config.g_beta1, config.g_beta2))
+        g_optimizer=optimizer(config.g_optimizer, g_lr, config.g_beta1, config.g_beta2,
+                              config.g_ema))
   return model, g_lr, constants

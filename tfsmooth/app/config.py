@@ -248,6 +248,10 @@ class TrainConfig:
       " SN discriminator).")
   g_beta1: float = setting(0.5, "train: generator Adam beta_1.")
   g_beta2: float = setting(0.999, "train: generator Adam beta_2.")
+  g_ema: float = setting(0.0,
+      "train: keep an exponential moving average of the generator's weights with this momentum "
+      "(e.g. 0.999; 0 = off), in its optimiser's state (checkpointed); samples, evaluations and "
+      "the exported generator use the average, training the weights themselves.")
   log_every: int = setting(10,
       "train: TensorBoard scalars every N steps.", trajectory=False, lower_bound=1)
   sample_every: int = setting(200,
@@ -269,7 +273,9 @@ class TrainConfig:
       "train: evaluate the final generator (FID/KID or mode coverage) into manifest.json and "
       "metrics.json.", trajectory=False)
   stability_every: int = setting(100,
-      "train: the live stability monitors every N steps (0 = off), in TensorBoard's group "
+      "train: the live stability monitors every N steps (0 = off; at the end of the execution "
+      "that reaches each multiple, exactly at it when N is a multiple of --log_every), in "
+      "TensorBoard's group "
       "stability/: each spectrally normalised layer's true operator norm, the discriminator's "
       "empirical Lipschitz constant on real and generated samples against its bound alpha, beta1 "
       "and gamma* from the current weights, gamma/gamma*, g_grad_norm (tfsmooth.monitors).",

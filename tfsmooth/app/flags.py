@@ -111,7 +111,7 @@ flags.register_validator("input_shape", lambda v: _int_list(v) is not None,
 for _name in ("hidden_units", "g_hidden_units"):
   flags.register_validator(_name, lambda v: _int_list(v) is not None,
                            message="must be a comma-separated list of positive integers")
-for _name in ("d_beta1", "d_beta2", "g_beta1", "g_beta2"):
+for _name in ("d_beta1", "d_beta2", "g_beta1", "g_beta2", "g_ema"):
   flags.register_validator(_name, lambda v: 0 <= v < 1, message="must be in [0, 1)")
 flags.register_validator("loss", lambda v: v in losses.LOSSES,
                          message=f"must be one of {', '.join(losses.LOSSES)}")

@@ -37,7 +37,7 @@ from tfsmooth.errors import RunError
 from tfsmooth.errors import UserError
 
 SAMPLE_GRID = 64  # samples in each saved grid
-STABILITY_BATCH = 256  # real samples the live stability monitors measure the Lipschitz constant on
+STABILITY_BATCH = 256  # real samples the stability monitors measure the Lipschitz constant on
 
 
 class TrainingDiverged(RunError):
@@ -50,8 +50,7 @@ class TrainingDiverged(RunError):
 
 def execution_steps(config: TrainConfig, start_step: int, distributed: bool = False) -> int:
   """Steps per ``fit`` execution: the largest divisor of ``--steps_per_execution`` that divides
-  every period at which the run logs, monitors, samples, checkpoints or evaluates, and the start
-  step, so
+  every period at which the run logs, samples, checkpoints or evaluates, and the start step, so
   that every execution ends at each step where one of them is due (the last one ends at
   ``--steps``: the data ends there).
 
@@ -62,7 +61,7 @@ def execution_steps(config: TrainConfig, start_step: int, distributed: bool = Fa
   if distributed:
     return 1
   periods = [config.log_every, config.sample_every, config.checkpoint_every, config.eval_every,
-             config.stability_every, start_step]
+             start_step]
   common = math.gcd(*periods)  # gcd(x, 0) = x: no evaluation, a start at step 0
   return max(d for d in range(1, config.steps_per_execution + 1) if common % d == 0)
 
@@ -172,6 +171,10 @@ class RunMonitor(keras.callbacks.Callback):
   def _step(self) -> int:
     return int(self.model.step.numpy())
 
+  def on_train_begin(self, logs=None):
+    every = self.config.stability_every
+    self.next_stability_step = (self._step() // every + 1) * every if every else 0
+
   def on_train_batch_begin(self, batch, logs=None):
     # Started here, not right after logging, so that fit's final logs (read from the metrics)
     # are the last period's means.
@@ -195,7 +198,11 @@ class RunMonitor(keras.callbacks.Callback):
         for name, value in {**logs, **self.extra_scalars}.items():
           tf.summary.scalar(name, value)
       self.logged = True
-    if self.config.stability_every and step % self.config.stability_every == 0:
+    if self.config.stability_every and step >= self.next_stability_step:
+      # At the end of the execution that reaches the next multiple (exactly at it when
+      # --stability_every is a multiple of --log_every, as by default).
+      self.next_stability_step = (step // self.config.stability_every + 1) * \
+          self.config.stability_every
       monitors.write_measures(
           self.writer, step,
           monitors.stability_measures(self.model, self.stability_batch, self.config.seed + 2),
@@ -476,7 +483,8 @@ def _finish(config: TrainConfig, model, run: RunDirectory, provider, monitor: Ru
     raise TrainingDiverged(
         f"diverged at step {step}: {name} = {value}; last good checkpoint: step "
         f"{monitor.last_checkpoint_step} in {run.checkpoints}")
-  export.export_generator(model.generator, run.generator_export, config.generator.noise_dim)
+  with model.generator_ema():  # --g_ema: the average is what a run delivers
+    export.export_generator(model.generator, run.generator_export, config.generator.noise_dim)
   export.export_discriminator(model.discriminator, run.discriminator_export)
   manifest.update(status="completed", final_step=int(model.step.numpy()),
                   final_metrics=monitor.last_logs,
