@@ -238,4 +238,4 @@ def test_nk_spectrum_takes_the_spectrum_at_every_checkpoint_once(tmp_path, monke
   assert all(r["field_norm_generator"] > 0 and r["discriminator_block_max_real"] is not None
              for r in table)
   assert nk_spectrum.markdown(table).count("\n") == 2 + 6
-  assert os.path.getsize(nk_spectrum.plot(str(tmp_path), table, spectra)) > 1000
+  assert os.path.getsize(nk_spectrum.plot(str(tmp_path), table)) > 1000

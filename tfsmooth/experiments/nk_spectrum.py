@@ -19,7 +19,7 @@ their Theorem 3.2 speaks).
 Writes, besides the sweep's tables, ``spectra.json`` (every spectrum), ``spectra.csv`` (a row per
 member and step: largest real parts of J and of its blocks, largest modulus, field norms,
 residuals, cost), ``spectra.md`` (per method and step, each seed) and ``spectra.png`` (the largest
-real part along training, a line per run; the final eigenvalues in the complex plane).
+real part along training, a line per run, of J and of each player's block).
 """
 
 import csv
@@ -121,33 +121,35 @@ def markdown(rows: list[dict]) -> str:
   return "\n".join(lines) + "\n"
 
 
-def plot(sweep_dir: str, rows: list[dict], spectra: dict) -> str:
-  """Left: the largest real part along training, a line per run (colour: method). Right: each
-  run's final eigenvalues (largest real part) in the complex plane."""
-  figure, (along, plane) = summaries.pyplot().subplots(1, 2, figsize=(10, 4), dpi=100)
+PANELS = (("max_real_part", "the Jacobian J"),
+          ("discriminator_block_max_real", "D's block (its field against its parameters)"),
+          ("generator_block_max_real", "G's block (its field against its parameters)"))
+
+
+def plot(sweep_dir: str, rows: list[dict]) -> str:
+  """The largest real part along training, a line per run (colour: method): of the Jacobian
+  and of each player's diagonal block (whose directions are unstable). The eigenvalues were real
+  on every run measured, so the complex plane would show nothing more; the axis is linear
+  below 0.1 and logarithmic above, where eta's generator blocks grow."""
+  figure, axes = summaries.pyplot().subplots(1, len(PANELS), figsize=(13, 4), dpi=100,
+                                             sharey=True)
   colours = dict(zip(METHODS, ("tab:red", "tab:blue")))
-  for member in spectra:
+  for member in dict.fromkeys(r["member"] for r in rows):
     group = [r for r in rows if r["member"] == member]
-    if not group:
-      continue
     method = group[0]["method"]
     label = f"{nk_mog.METHOD_NAMES.get(method, method)}, seed {group[0]['seed']}"
-    along.plot([r["step"] for r in group], [r["max_real_part"] for r in group], marker="o",
-               color=colours.get(method), alpha=0.8, label=label)
-    final = spectra[member][str(group[-1]["step"])]
-    values = np.array(final["eigenvalues"])
-    plane.scatter(values[:, 0], values[:, 1], color=colours.get(method), alpha=0.7, s=20,
-                  label=label)
-  for axis in (along, plane):
-    axis.axhline(0.0, color="grey", linewidth=0.5)
-    axis.legend(fontsize=6)
-  plane.axvline(0.0, color="black", linewidth=0.8, linestyle="--")
-  along.set_xlabel("iteration")
-  along.set_ylabel("largest real part of the Jacobian's eigenvalues")
-  along.set_title("Game Jacobian along training (> 0: unstable directions)", fontsize=9)
-  plane.set_xlabel("real part")
-  plane.set_ylabel("imaginary part")
-  plane.set_title("Eigenvalues of largest real part at the end", fontsize=9)
+    for axis, (column, _) in zip(axes, PANELS):
+      axis.plot([r["step"] for r in group], [r[column] for r in group], marker="o",
+                color=colours.get(method), alpha=0.8, label=label)
+  for axis, (_, title) in zip(axes, PANELS):
+    axis.axhline(0.0, color="black", linewidth=0.8, linestyle="--")
+    axis.set_yscale("symlog", linthresh=0.1)
+    axis.set_xlabel("iteration")
+    axis.set_title(f"largest real part: {title}", fontsize=9)
+  if min(r[column] for r in rows for column, _ in PANELS) >= 0:
+    axes[0].set_ylim(bottom=-0.05)  # all positive: no empty negative decades (axes shared)
+  axes[0].set_ylabel("largest real part (> 0: locally unstable direction)")
+  axes[0].legend(fontsize=7)
   return sweep.save_figure(figure, sweep_dir, "spectra.png")
 
 
@@ -164,7 +166,7 @@ def experiment(config: tfs_config.SweepConfig) -> sweep.Experiment:
     with open(markdown_path, "w", encoding="utf-8") as f:
       f.write(markdown(table_rows))
     return [os.path.join(sweep_dir, SPECTRA), csv_path, markdown_path,
-            plot(sweep_dir, table_rows, spectra)]
+            plot(sweep_dir, table_rows)]
   return sweep.Experiment(members=members(config), common={}, row=nk_mog.row,
                           hparams=("method", "seed"),
                           metrics=("modes_covered", "high_quality_fraction"), figures=figures)
