@@ -18,8 +18,9 @@ current weights during training (docs/stability_lab.md).
 ``StabilityMonitor`` is the Keras callback that writes them, with the step's ``g_grad_norm``
 (Chu et al.'s stationarity measure), to TensorBoard under one group, ``stability/``, every
 ``every`` steps; a command-line run does the same every ``--stability_every`` steps (default
-100: one measurement costs a few training steps, docs/performance.md). Measuring changes no weight, power-iteration vector or random
-stream: a run's weights are the same with and without (tests/test_monitors.py).
+100: one measurement costs a few training steps, docs/performance.md). Measuring changes no
+weight, power-iteration vector or random stream: a run's weights are the same with and without
+(tests/test_monitors.py).
 """
 
 import math
