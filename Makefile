@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup setup-bench demo constants test test-slow lint wheel-check clean
+.PHONY: setup setup-bench setup-ray demo constants test test-slow lint wheel-check clean
 
 $(STAMP): requirements.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ setup: $(STAMP)
 # benchmark and its test leave the torch peer out.
 setup-bench: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-bench.txt
+
+# Ray, for sweeps over a cluster (--sweep_backend=ray): the locked [ray] extra
+# (requirements-ray.txt). Not needed otherwise; without it tests/test_ray_backend.py is skipped.
+setup-ray: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-ray.txt
 
 # The default job: Chu et al.'s smooth GAN (particle generator, SN-ELU conv discriminator, RKHS
 # penalty, lr in units of gamma*) on MNIST, scaled to a few minutes on 2 CPU cores. Each run gets

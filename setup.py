@@ -32,6 +32,8 @@ setuptools.setup(
     ],
     # bench: the PyTorch peer of benchmarks/vs_pytorch.py, never imported by tfsmooth itself.
     # `make setup-bench` installs it from requirements-bench.txt, which says why without setuptools.
-    extras_require={"test": ["pytest>=9.2.0", "pytest-xdist>=3.8.0"], "bench": ["torch==2.13.0"]},
+    # ray: sweeps on a Ray cluster (--sweep_backend=ray); `make setup-ray`, requirements-ray.txt.
+    extras_require={"test": ["pytest>=9.2.0", "pytest-xdist>=3.8.0"], "bench": ["torch==2.13.0"],
+                    "ray": ["ray==2.60.0"]},
     entry_points={"console_scripts": ["tfsmooth = tfsmooth.main:run"]},
 )

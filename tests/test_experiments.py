@@ -221,7 +221,7 @@ def test_the_mog_comparison_runs_on_the_sweep_runner(tmp_path, monkeypatch):
   assert (tmp_path / "mog" / "coverage.png").stat().st_size > 10_000
 
 
-def test_a_failed_member_is_recorded_and_the_sweep_goes_on(tmp_path):
+def test_a_failed_member_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
   good = sweep.Member("good", {"loss": "wgan", "eta": 0.5})
   bad = sweep.Member("bad", {"loss": "indicator", "eta": 0.5})  # refused: exits 2
   experiment = sweep.Experiment(
@@ -229,6 +229,7 @@ def test_a_failed_member_is_recorded_and_the_sweep_goes_on(tmp_path):
       row=lambda name, run: {"member": name, "status": (run.read_manifest().get("status")
                                                         if run.has_manifest() else "not started")},
       hparams=(), metrics=(), figures=lambda sweep_dir, rows, runs: [])
+  monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")  # two GPUs: one for each member at once
   line = sweep.run_experiment(experiment, str(tmp_path), parallel=2)
   assert "1 failed, 1 completed" in line
   rows = json.loads((tmp_path / "results.json").read_text())
@@ -243,6 +244,20 @@ def test_a_failed_member_is_recorded_and_the_sweep_goes_on(tmp_path):
              if line.startswith("TF_NUM_INTRAOP_THREADS=")]
   assert threads == [f"TF_NUM_INTRAOP_THREADS={max(1, sweep.cpu_count() // 2)}",
                      f"TF_NUM_INTRAOP_THREADS={sweep.cpu_count()}"]
+  gpus = [(tmp_path / "members" / f"{name}.log").read_text().split()[1] for name in ("bad", "good")]
+  assert sorted(gpus) == ["CUDA_VISIBLE_DEVICES=3", "CUDA_VISIBLE_DEVICES=5"]
+
+
+def test_the_local_backend_finds_the_gpus_and_gives_each_slot_its_own(monkeypatch):
+  monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0, 2,-1")
+  assert sweep.visible_gpus() == ["0", "2"]
+  monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+  assert sweep.visible_gpus() == []  # hidden on purpose
+  monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+  monkeypatch.setattr(sweep.shutil, "which", lambda name: None)
+  assert sweep.visible_gpus() == []  # no NVIDIA driver
+  assert [sweep.gpu_of_slot(slot, ["0", "2"]) for slot in range(3)] == ["0", "2", "0"]
+  assert sweep.gpu_of_slot(0, []) is None
 
 
 def test_stacked_mnist_methods_are_parsed_and_bad_ones_refused(cli, tmp_path):

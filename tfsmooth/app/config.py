@@ -43,6 +43,7 @@ EXPERIMENTS = ("chu_fig1", "nk_mog", "nk_fig3", "nk_stacked", "nk_spectrum", "di
 # --nk_schedule; their flag overrides: tfsmooth.experiments.nk_mog.SCHEDULES and
 # tfsmooth.experiments.nk_stacked.SCHEDULES
 NK_SCHEDULES = ("short", "paper", "smoke")
+SWEEP_BACKENDS = ("local", "ray")  # --sweep_backend: tfsmooth.experiments.sweep, .ray_backend
 
 
 def setting(default: Any, description: str | None = None, *, flag: str | None = None,
@@ -383,6 +384,23 @@ class SweepConfig:
       2, "sweep: members trained at the same time, each on an equal share of the CPU threads "
       "(the default 2: measured 1.65x the throughput of one member on every thread on 2 cores, "
       "docs/chu_figure1.md). A member left to run alone gets every thread.", lower_bound=1)
+  sweep_backend: str = setting(
+      "local", "sweep: where members run. local: processes on this machine, --parallel at once; "
+      "ray: Ray tasks on the cluster of --ray_address (or a Ray started on this machine), each "
+      "with --member_cpus and --member_gpus, a killed member retried from its last checkpoint "
+      "(docs/distributed.md).", choices=SWEEP_BACKENDS)
+  ray_address: str = setting(
+      "", "sweep --sweep_backend=ray: the Ray cluster (ray://HOST:10001, HOST:6379 or auto); "
+      "empty: a Ray on this machine. --sweep_dir must be on storage every node mounts.")
+  member_cpus: float = setting(
+      1.0, "sweep --sweep_backend=ray: CPUs each member's task asks for (also its TensorFlow "
+      "threads, rounded up; > 0).")
+  member_gpus: float = setting(
+      0.0, "sweep --sweep_backend=ray: GPUs each member's task asks for (Ray sets its "
+      "CUDA_VISIBLE_DEVICES; a fraction shares a GPU; >= 0).")
+  member_retries: int = setting(
+      3, "sweep --sweep_backend=ray: times a killed member (signal, lost worker or node) is run "
+      "again from its last checkpoint.", lower_bound=0)
   # Log-uniform ranges (low,high) of the settings Chu et al. drew at random (Section 7).
   sweep_alpha: tuple[float, ...] = setting((0.5, 5.0), "sweep: range of --alpha (log-uniform).")
   sweep_penalty_lambda: tuple[float, ...] = setting(

@@ -113,6 +113,8 @@ for _name in ("hidden_units", "g_hidden_units"):
                            message="must be a comma-separated list of positive integers")
 for _name in ("d_beta1", "d_beta2", "g_beta1", "g_beta2", "g_ema"):
   flags.register_validator(_name, lambda v: 0 <= v < 1, message="must be in [0, 1)")
+flags.register_validator("member_cpus", lambda v: 0 < v < float("inf"), message="must be > 0")
+flags.register_validator("member_gpus", lambda v: 0 <= v < float("inf"), message="must be >= 0")
 flags.register_validator("loss", lambda v: v in losses.LOSSES,
                          message=f"must be one of {', '.join(losses.LOSSES)}")
 flags.register_validator("penalty", lambda v: v in losses.penalty_names(),

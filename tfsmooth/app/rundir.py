@@ -51,12 +51,19 @@ DISK_MESSAGES = ("No space left on device", "Disk quota exceeded", "Read-only fi
                  "Permission denied")
 
 
-def check_writable(path: str, flag: str) -> None:
-  """Refuses (``UserError``, naming ``flag``) a directory that cannot be created or written: a
-  path through a regular file, a read-only filesystem, no permission. Creates nothing."""
+def existing_ancestor(path: str) -> str:
+  """``path`` (absolute) if it exists, else its nearest ancestor that does: where it would be
+  created."""
   existing = os.path.abspath(path)
   while not os.path.exists(existing):
     existing = os.path.dirname(existing)
+  return existing
+
+
+def check_writable(path: str, flag: str) -> None:
+  """Refuses (``UserError``, naming ``flag``) a directory that cannot be created or written: a
+  path through a regular file, a read-only filesystem, no permission. Creates nothing."""
+  existing = existing_ancestor(path)
   if not os.path.isdir(existing):
     raise UserError(f"{flag}={path}: {existing} is a file, not a directory")
   if os.statvfs(existing).f_flag & os.ST_RDONLY:

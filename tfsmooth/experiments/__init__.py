@@ -17,5 +17,11 @@ def experiment(config: tfs_config.SweepConfig) -> sweep.Experiment:
 
 
 def run(config: tfs_config.SweepConfig) -> str:
-  """Runs (or continues) the experiment in ``config.sweep_dir``; returns a summary line."""
-  return sweep.run_experiment(experiment(config), config.sweep_dir, config.parallel)
+  """Runs (or continues) the experiment in ``config.sweep_dir``, on this machine or on Ray
+  (``--sweep_backend``); returns a summary line."""
+  backend = None
+  if config.sweep_backend == "ray":
+    from tfsmooth.experiments import ray_backend  # pylint: disable=g-import-not-at-top
+    backend = ray_backend.RayBackend(config.ray_address, config.member_cpus, config.member_gpus,
+                                     config.member_retries)
+  return sweep.run_experiment(experiment(config), config.sweep_dir, config.parallel, backend)

@@ -25,6 +25,7 @@ import dataclasses
 import itertools
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -123,66 +124,131 @@ def member_threads(parallel: int) -> int:
   return max(1, cpu_count() // parallel)
 
 
-def _status(run: RunDirectory) -> str | None:
+def run_status(run: RunDirectory) -> str | None:
+  """The status its manifest records (None before it has one)."""
   return run.read_manifest().get("status") if run.has_manifest() else None
 
 
-def run(sweep_dir: str, common: dict, members: list[Member],
-        parallel: int = 1) -> tuple[dict, dict]:
-  """Runs the members not yet finished (``python -m tfsmooth.main`` each, in its own process).
-  ``common`` holds the flags all members share (as ``{flag: value}``). Returns
-  ``{name: RunDirectory}`` of every member and ``{name: exit status}`` of those run now."""
+def visible_gpus() -> list[str]:
+  """The GPUs a local sweep hands out: those of ``CUDA_VISIBLE_DEVICES`` when it is set, else
+  those ``nvidia-smi`` lists; none on a machine without NVIDIA's driver."""
+  if "CUDA_VISIBLE_DEVICES" in os.environ:
+    return [g.strip() for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",")
+            if g.strip() and g.strip() != "-1"]
+  if shutil.which("nvidia-smi") is None:
+    return []
+  try:
+    listed = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+                            capture_output=True, text=True, timeout=30, check=True).stdout
+  except (OSError, subprocess.SubprocessError):
+    return []
+  return [line.strip() for line in listed.splitlines() if line.strip()]
+
+
+def gpu_of_slot(slot: int, gpus: list[str]) -> str | None:
+  """The GPU of the ``slot``-th member running at once: its own while there are enough, shared
+  round-robin beyond."""
+  return gpus[slot % len(gpus)] if gpus else None
+
+
+def member_status(run: RunDirectory, returncode: int) -> str:
+  """A member's status after its process ended: its manifest's, ``failed`` if it has none or
+  crashed while its manifest still said running."""
+  status = run_status(run) or "failed"
+  return "failed" if returncode and status == "running" else status
+
+
+def report_finished(runs: dict, name: str, returncode: int, started: float) -> None:
+  """The progress line of a member that ended, with the sweep's count so far."""
+  compat.progress(f"sweep: {name} {member_status(runs[name], returncode)} (exit {returncode}); "
+                  f"{sum(run_status(r) in FINAL_STATUSES for r in runs.values())}/{len(runs)} "
+                  f"done, {time.time() - started:.0f} s")
+
+
+def run(sweep_dir: str, common: dict, members: list[Member], parallel: int = 1,
+        backend=None) -> tuple[dict, dict]:
+  """Runs the members not yet finished (``python -m tfsmooth.main`` each, in its own process):
+  ``parallel`` at once on this machine, or as ``backend`` schedules them (a
+  ``tfsmooth.experiments.ray_backend.RayBackend``). ``common`` holds the flags all members share
+  (as ``{flag: value}``). Returns ``{name: RunDirectory}`` of every member and ``{name: exit
+  status}`` of those run now."""
   os.makedirs(os.path.join(sweep_dir, "members"), exist_ok=True)
   spec = {"common": common, "members": {m.name: m.settings for m in members}}
   rundir.write_json(os.path.join(sweep_dir, SWEEP_FILE), spec, sort_keys=False)
   runs = {m.name: RunDirectory(os.path.join(sweep_dir, "members", m.name)) for m in members}
-  pending = [m for m in members if _status(runs[m.name]) not in FINAL_STATUSES]
+  pending = [m for m in members if run_status(runs[m.name]) not in FINAL_STATUSES]
+  if backend is not None:
+    compat.progress(f"sweep {sweep_dir}: {len(members)} members, "
+                    f"{len(members) - len(pending)} finished, {len(pending)} to run "
+                    f"({backend.describe()})")
+    return runs, backend.run(runs, common, pending)
   parallel = max(1, min(parallel, len(pending)))  # one member left to run gets every thread
   threads = member_threads(parallel)
+  gpus = visible_gpus()
+  assigned = (", ".join(f"slot {slot} GPU {gpu_of_slot(slot, gpus)}" for slot in range(parallel))
+              if gpus else "no GPU")
   compat.progress(f"sweep {sweep_dir}: {len(members)} members, {len(members) - len(pending)} "
                   f"finished, {len(pending)} to run ({parallel} at a time, {threads} of the "
-                  f"{cpu_count()} CPU threads each)")
-  running = []
+                  f"{cpu_count()} CPU threads each; {assigned})")
+  running = []  # (member, process, slot)
+  free_slots = list(range(parallel))
   exits = {}
   started = time.time()
   while pending or running:
-    while pending and len(running) < parallel:
-      member = pending.pop(0)
-      running.append((member, _start(runs[member.name], common, member, threads)))
+    while pending and free_slots:
+      member, slot = pending.pop(0), free_slots.pop(0)
+      running.append((member, start_member(runs[member.name], common, member, threads,
+                                           gpu_of_slot(slot, gpus)), slot))
     time.sleep(0.2)
-    for member, process in list(running):
+    for entry in list(running):
+      member, process, slot = entry
       if process.poll() is not None:
-        running.remove((member, process))
+        running.remove(entry)
+        free_slots = sorted([*free_slots, slot])
         exits[member.name] = process.returncode
-        status = _status(runs[member.name]) or "failed"
-        if process.returncode and status == "running":
-          status = "failed"
-        compat.progress(f"sweep: {member.name} {status} (exit {process.returncode}); "
-                         f"{sum(_status(r) in FINAL_STATUSES for r in runs.values())}/"
-                         f"{len(members)} done, {time.time() - started:.0f} s")
+        report_finished(runs, member.name, process.returncode, started)
   return runs, exits
 
 
-def _start(run: RunDirectory, common: dict, member: Member, threads: int) -> subprocess.Popen:
+def member_command(run: RunDirectory, common: dict, member: Member) -> list[str]:
+  """The member's ``python -m tfsmooth.main`` command; ``--resume`` when it has checkpoints
+  (decided when it starts, so a retried member continues where it stopped)."""
   resume = ["--resume"] if os.path.isdir(run.checkpoints) and run.has_manifest() else []
-  command = [sys.executable, "-m", "tfsmooth.main", *flag_args({**common, **member.settings}),
-             f"--run_dir={run.path}", *resume]
+  return [sys.executable, "-m", "tfsmooth.main", *flag_args({**common, **member.settings}),
+          f"--run_dir={run.path}", *resume]
+
+
+def start_member(run: RunDirectory, common: dict, member: Member, threads: int,
+                 gpu: str | None = None, preexec_fn=None) -> subprocess.Popen:
+  """Starts the member's process, its output appended to ``NAME.log``, with ``threads``
+  TensorFlow threads and, when ``gpu`` is given, that GPU alone (``CUDA_VISIBLE_DEVICES``)."""
+  command = member_command(run, common, member)
   # TensorFlow's thread pools (read when it starts). Measured: runs/chu_default.flags for 20
   # steps ends in the same weights with 1 and 2 threads.
   env = {**os.environ, "TF_NUM_INTRAOP_THREADS": str(threads),
          "TF_NUM_INTEROP_THREADS": str(threads)}
+  assigned = f"TF_NUM_INTRAOP_THREADS={threads} "
+  if gpu is not None:
+    env["CUDA_VISIBLE_DEVICES"] = gpu
+    assigned += f"CUDA_VISIBLE_DEVICES={gpu} "
   with open(run.path + ".log", "a", encoding="utf-8") as log:
-    log.write(f"TF_NUM_INTRAOP_THREADS={threads} " + " ".join(command[1:]) + "\n")
+    log.write(assigned + " ".join(command[1:]) + "\n")
     log.flush()
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    # preexec_fn (ray_backend's) makes one prepared libc call in the child, taking no lock.
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                            preexec_fn=preexec_fn)  # noqa: PLW1509
 
 
-def run_experiment(experiment: Experiment, sweep_dir: str, parallel: int = 1) -> str:
-  """Runs (or continues) ``experiment`` in ``sweep_dir``; writes ``results.json`` / ``.csv``,
-  TensorBoard HParams and the experiment's figures; returns a summary line."""
+def run_experiment(experiment: Experiment, sweep_dir: str, parallel: int = 1,
+                   backend=None) -> str:
+  """Runs (or continues) ``experiment`` in ``sweep_dir`` (on ``backend``, see ``run``); writes
+  ``results.json`` / ``.csv``, TensorBoard HParams and the experiment's figures; returns a
+  summary line."""
   rundir.check_writable(sweep_dir, "--sweep_dir")
+  if backend is not None:
+    backend.prepare(sweep_dir)  # its refusals come before anything is written
   with rundir.locked(sweep_dir, "--sweep_dir"):  # one sweep at a time in a directory
-    runs, exits = run(sweep_dir, experiment.common, experiment.members, parallel)
+    runs, exits = run(sweep_dir, experiment.common, experiment.members, parallel, backend)
     rows = [experiment.row(name, run_dir) for name, run_dir in runs.items()]
     for row in rows:  # a member that crashed left its manifest "running", or none
       if exits.get(row["member"]) and row["status"] not in (*FINAL_STATUSES, "interrupted"):
