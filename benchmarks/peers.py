@@ -470,3 +470,50 @@ def flops_per_step(peer: TFGraphPeer) -> float:
   options["account_type_regexes"] = [f"^{op}$" for op in FMA_OPS]
   stats = model_analyzer.profile(graph=peer.concrete_graph(), options=options)
   return float(stats.total_float_ops) if not math.isnan(stats.total_float_ops) else 0.0
+
+
+def torch_flops_per_step(peer: TorchPeer, real_batches) -> float:
+  """FLOPs of one step as the PyTorch peer executes it, counted by PyTorch's own
+  ``torch.utils.flop_counter.FlopCounterMode``: the convolutions and matrix products of the
+  forward passes, the gradients and the penalty's double backward, 2 per multiply-add as
+  TensorFlow's profiler counts. Runs one step of ``peer``."""
+  from torch.utils.flop_counter import FlopCounterMode  # pylint: disable=g-import-not-at-top
+  with FlopCounterMode(display=False) as counter:
+    peer.step(real_batches)
+  return float(counter.get_total_flops())
+
+
+def conv7_forward_flops(sample_shape, base_channels: int, batch: int) -> float:
+  """FLOPs of one forward pass of the conv7 discriminator on ``batch`` samples, by hand:
+  ``2 k^2 c_in c_out h_out w_out`` per sample and convolution, and ``2 n`` for the final dense
+  layer on the ``n`` flattened features (spectral normalisation's power iteration, a few
+  matrix-vector products per layer and call, left out)."""
+  layers, flat = conv7_shapes(sample_shape, base_channels)
+  return float(batch * (sum(2 * kernel * kernel * c_in * c_out * out[0] * out[1]
+                              for kernel, _, c_in, c_out, _, out, _ in layers) + 2 * flat))
+
+
+def chu_step_flops(sample_shape, base_channels: int, batch: int, n_disc: int,
+                   particle_batch: int) -> float:
+  """FLOPs of one step of Chu et al.'s GAN (workload A) by hand, counted as the profilers count
+  (convolutions and matrix products, 2 per multiply-add), from ``F``, one forward pass of the
+  conv7 discriminator per sample, and ``F1``, its first convolution's share. A convolution's
+  input gradient and its kernel gradient each cost what its forward pass does. Per
+  discriminator step of ``batch`` real and ``batch`` generated samples:
+
+  - forward on real and fake (``2 B F``), on the interpolates (``B F``), and the input gradient
+    at the interpolates that the penalty takes (``B F``, through every layer);
+  - the backward pass of the loss: kernel gradients of the real/fake pass (``2 B F``) and input
+    gradients to its second layer (``2 B (F - F1)``: the samples need none); through the
+    penalty's input gradient, each transposed convolution's kernel and input gradients
+    (``2 B F``), and through the interpolates' forward pass, which the activations' derivatives
+    depend on, kernel and input gradients (``2 B F``).
+
+  That is ``12 B F - 2 B F1``. The particle step: forward, input gradient to the particles and
+  the discriminator's kernel gradients, which PyTorch's ``backward`` also fills (``3 P F``).
+  Spectral normalisation's matrix-vector products and the last dense layer are left out."""
+  layers, _ = conv7_shapes(sample_shape, base_channels)
+  kernel, _, c_in, c_out, _, out, _ = layers[0]
+  first = 2.0 * kernel * kernel * c_in * c_out * out[0] * out[1]
+  forward = conv7_forward_flops(sample_shape, base_channels, 1)
+  return n_disc * batch * (12 * forward - 2 * first) + 3 * particle_batch * forward
