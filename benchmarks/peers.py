@@ -489,8 +489,13 @@ def conv7_forward_flops(sample_shape, base_channels: int, batch: int) -> float:
   layer on the ``n`` flattened features (spectral normalisation's power iteration, a few
   matrix-vector products per layer and call, left out)."""
   layers, flat = conv7_shapes(sample_shape, base_channels)
-  return float(batch * (sum(2 * kernel * kernel * c_in * c_out * out[0] * out[1]
-                              for kernel, _, c_in, c_out, _, out, _ in layers) + 2 * flat))
+  return float(batch * (sum(_conv_flops(layer) for layer in layers) + 2 * flat))
+
+
+def _conv_flops(layer) -> float:
+  """Forward FLOPs of one ``conv7_shapes`` layer on one sample: ``2 k^2 c_in c_out h w``."""
+  kernel, _, c_in, c_out, _, (height, width), _ = layer
+  return 2.0 * kernel * kernel * c_in * c_out * height * width
 
 
 def chu_step_flops(sample_shape, base_channels: int, batch: int, n_disc: int,
@@ -512,8 +517,6 @@ def chu_step_flops(sample_shape, base_channels: int, batch: int, n_disc: int,
   That is ``12 B F - 2 B F1``. The particle step: forward, input gradient to the particles and
   the discriminator's kernel gradients, which PyTorch's ``backward`` also fills (``3 P F``).
   Spectral normalisation's matrix-vector products and the last dense layer are left out."""
-  layers, _ = conv7_shapes(sample_shape, base_channels)
-  kernel, _, c_in, c_out, _, out, _ = layers[0]
-  first = 2.0 * kernel * kernel * c_in * c_out * out[0] * out[1]
+  first = _conv_flops(conv7_shapes(sample_shape, base_channels)[0][0])
   forward = conv7_forward_flops(sample_shape, base_channels, 1)
   return n_disc * batch * (12 * forward - 2 * first) + 3 * particle_batch * forward

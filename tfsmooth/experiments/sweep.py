@@ -178,18 +178,19 @@ def run(sweep_dir: str, common: dict, members: list[Member], parallel: int = 1,
   runs = {m.name: RunDirectory(os.path.join(sweep_dir, "members", m.name)) for m in members}
   pending = [m for m in members if run_status(runs[m.name]) not in FINAL_STATUSES]
   if backend is not None:
-    compat.progress(f"sweep {sweep_dir}: {len(members)} members, "
-                    f"{len(members) - len(pending)} finished, {len(pending)} to run "
-                    f"({backend.describe()})")
-    return runs, backend.run(runs, common, pending)
-  parallel = max(1, min(parallel, len(pending)))  # one member left to run gets every thread
-  threads = member_threads(parallel)
-  gpus = visible_gpus()
-  assigned = (", ".join(f"slot {slot} GPU {gpu_of_slot(slot, gpus)}" for slot in range(parallel))
-              if gpus else "no GPU")
+    where = backend.describe()
+  else:
+    parallel = max(1, min(parallel, len(pending)))  # one member left to run gets every thread
+    threads = member_threads(parallel)
+    gpus = visible_gpus()
+    assigned = (", ".join(f"slot {slot} GPU {gpu_of_slot(slot, gpus)}"
+                          for slot in range(parallel)) if gpus else "no GPU")
+    where = (f"{parallel} at a time, {threads} of the {cpu_count()} CPU threads each; "
+             f"{assigned}")
   compat.progress(f"sweep {sweep_dir}: {len(members)} members, {len(members) - len(pending)} "
-                  f"finished, {len(pending)} to run ({parallel} at a time, {threads} of the "
-                  f"{cpu_count()} CPU threads each; {assigned})")
+                  f"finished, {len(pending)} to run ({where})")
+  if backend is not None:
+    return runs, backend.run(runs, common, pending)
   running = []  # (member, process, slot)
   free_slots = list(range(parallel))
   exits = {}
